@@ -1,0 +1,1 @@
+"""ModeScope engine: datasets, methods, metrics, trainer, tracking and jobs (no UI imports)."""

@@ -1,0 +1,194 @@
+"""Command line: python -m engine {list,train,evaluate,sample,bench} (DESIGN.md section 6).
+
+Exit codes: 0 done, 2 bad input (the message names the field or file), 3 diverged,
+130 interrupted after saving a checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from engine.checkpoint import CheckpointError
+from engine.config import ConfigError, apply_overrides, build_run_config, describe_fields, read_config_file
+from engine.registry import DATA_SCHEMES, DATASETS, MODELS
+
+EXIT_BAD_INPUT = 2
+
+
+def cmd_list(args) -> int:
+    from engine.config import DataConfig, TrainConfig
+
+    payload = {
+        "models": {name: {"doc": (cls.__doc__ or "").strip() or sys.modules[cls.__module__].__doc__.strip(),
+                          "fields": describe_fields(cls.Config)} for name, cls in MODELS.items()},
+        "datasets": [*DATASETS, *(f"{scheme}:PATH" for scheme in DATA_SCHEMES)],
+        "data_fields": describe_fields(DataConfig),
+        "train_fields": describe_fields(TrainConfig),
+    }
+    if args.json:
+        print(json.dumps(payload, indent=2, default=list))
+        return 0
+    print("models:")
+    for name, info in payload["models"].items():
+        print(f"  {name}: {info['doc'].splitlines()[0]}")
+        for f in info["fields"]:
+            rng = f" in {list(f['range'])}" if "range" in f else (f" one of {list(f['choices'])}" if "choices" in f else "")
+            print(f"    model.{f['name']} = {f['default']!r}{rng}  {f.get('help', '')}")
+    print("datasets:", ", ".join(payload["datasets"]))
+    for section in ("data", "train"):
+        for f in payload[f"{section}_fields"]:
+            print(f"  {section}.{f['name']} = {f['default']!r}  {f.get('help', '')}")
+    return 0
+
+
+def run_config_from_args(args):
+    raw = read_config_file(Path(args.config)) if args.config else {}
+    if args.model:
+        raw["model_name"] = args.model
+    if args.data:
+        raw.setdefault("data", {})["name"] = args.data
+    sets = list(args.set or [])
+    for flag, key in (("steps", "train.steps"), ("seed", "train.seed"), ("device", "train.device")):
+        if getattr(args, flag) is not None:
+            sets.append(f"{key}={getattr(args, flag)}")
+    return build_run_config(MODELS, apply_overrides(raw, sets))
+
+
+def cmd_train(args) -> int:
+    from engine.trainer import RunFiles, train
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        files = RunFiles(run_dir)
+        if not files.config.exists():
+            raise ConfigError(f"--resume {run_dir}: no config.json there (not a run directory)")
+        raw = apply_overrides(read_config_file(files.config), [f"train.steps={args.steps}"] if args.steps else [])
+        cfg = build_run_config(MODELS, raw)
+        if args.steps:
+            cfg.save(files.config)
+        return train(cfg, run_dir, resume=True, use_mlflow=not args.no_mlflow)
+    if not (args.model or args.config):
+        raise ConfigError("train needs --model (or --config FILE naming model_name)")
+    cfg = run_config_from_args(args)
+    if args.out:
+        run_dir = Path(args.out)
+    else:
+        from engine.jobs import new_job_id
+        from engine.paths import runs_dir
+
+        run_dir = runs_dir() / new_job_id(cfg)
+    print(f"run directory: {run_dir}", flush=True)
+    return train(cfg, run_dir, use_mlflow=not args.no_mlflow)
+
+
+def cmd_evaluate(args) -> int:
+    from engine.evaluation import draw_samples, sample_metrics
+    from engine.trainer import load_run
+
+    cfg, dataset, model, step = load_run(Path(args.run))
+    x = draw_samples(model, args.n, seed=args.seed)
+    metrics = sample_metrics(x, dataset)
+    result = {"run": str(args.run), "step": step, "n": args.n, **metrics}
+    if args.json:
+        print(json.dumps({k: (None if v != v else v) for k, v in result.items()}, indent=2))
+        return 0
+    print(f"{cfg.model_name} on {cfg.data.name}, step {step}, {args.n} samples")
+    if dataset.spec.mixture is None:
+        print("modes / HQ% / reverse KL: n/a (this data set has no known modes)")
+    for key, value in metrics.items():
+        print(f"  {key}: {value:.4g}")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    import numpy as np
+
+    from engine.evaluation import draw_samples
+    from engine.trainer import load_run
+
+    _, dataset, model, _ = load_run(Path(args.run))
+    x = draw_samples(model, args.n, seed=args.seed).reshape(args.n, *dataset.spec.shape)
+    out = Path(args.out)
+    if out.suffix != ".npy":
+        raise ConfigError(f"--out {out} must end in .npy")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, x)
+    print(f"wrote {args.n} samples of shape {tuple(x.shape[1:])} to {out}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from engine.bench import SUITES, run_suite, write_report
+
+    if args.suite not in SUITES:
+        raise ConfigError(f"--suite {args.suite} must be one of {', '.join(SUITES)}")
+    models = args.models.split(",") if args.models else list(MODELS)
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise ConfigError(f"--models {unknown[0]} is not a registered model ({', '.join(MODELS)})")
+    table = run_suite(args.suite, models, args.seeds, args.steps, args.set or [], use_mlflow=not args.no_mlflow)
+    print(table)
+    write_report(table, args.out)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m engine", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("list", help="models, datasets and their config fields")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("train", help="train a model")
+    s.add_argument("--model")
+    s.add_argument("--data")
+    s.add_argument("--config", help="JSON or YAML run config")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. model.lr_g=2e-4")
+    s.add_argument("--steps", type=int)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    s.add_argument("--out", help="run directory (default var/runs/<id>)")
+    s.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
+    s.add_argument("--no-mlflow", action="store_true")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("evaluate", help="metrics of a trained run")
+    s.add_argument("--run", required=True)
+    s.add_argument("--n", type=int, default=2500)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("sample", help="samples of a trained run as .npy")
+    s.add_argument("--run", required=True)
+    s.add_argument("-n", type=int, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser("bench", help="benchmark suite, printed as a Markdown table")
+    s.add_argument("--suite", required=True)
+    s.add_argument("--models", help="comma-separated (default: every registered model)")
+    s.add_argument("--seeds", type=int, default=3)
+    s.add_argument("--steps", type=int, default=20_000)
+    s.add_argument("--set", action="append", metavar="KEY=VALUE")
+    s.add_argument("--out")
+    s.add_argument("--no-mlflow", action="store_true")
+    s.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, CheckpointError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

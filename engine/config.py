@@ -1,0 +1,206 @@
+"""Run configuration: dataclasses whose fields carry their own metadata.
+
+One declaration, ``param(default, range=..., search=..., help=...)``, drives validation, the
+CLI's ``--set``, the app's form widgets and (later) the Optuna search spaces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; the message is one line naming the field."""
+
+
+def param(default: Any, *, range: tuple | None = None, search: tuple | None = None,
+          choices: tuple | None = None, help: str = "") -> Any:
+    """A dataclass field with its valid range (inclusive), Optuna search range and help."""
+    meta = {"range": range, "search": search, "choices": choices, "help": help}
+    return field(default=default, metadata=meta)
+
+
+class Section:
+    """Base of every config dataclass: type/range checks from field metadata."""
+
+    def validate(self, prefix: str) -> None:
+        for f in dataclasses.fields(self):
+            name = f"{prefix}.{f.name}"
+            value = _coerce(name, f.type, getattr(self, f.name))
+            object.__setattr__(self, f.name, value)
+            lo_hi = f.metadata.get("range")
+            if lo_hi is not None and not (lo_hi[0] <= value <= lo_hi[1]):
+                raise ConfigError(f"{name}={value} is outside [{lo_hi[0]}, {lo_hi[1]}]")
+            choices = f.metadata.get("choices")
+            if choices is not None and value not in choices:
+                raise ConfigError(f"{name}={value!r} must be one of {', '.join(map(str, choices))}")
+        self.check(prefix)
+
+    def check(self, prefix: str) -> None:
+        """Cross-field rules; subclasses override and raise ConfigError."""
+
+
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _coerce(name: str, type_name: Any, value: Any) -> Any:
+    """Convert a value (possibly a string from --set or a form) to the field's type."""
+    kind = _TYPES[type_name if isinstance(type_name, str) else type_name.__name__]
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    try:
+        if kind is bool:
+            if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
+                return value.lower() in ("true", "1", "yes")
+            raise ValueError
+        if kind is int:
+            as_float = float(value)
+            if not as_float.is_integer() or isinstance(value, bool):
+                raise ValueError
+            return int(as_float)
+        if kind is float and isinstance(value, bool):
+            raise ValueError
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}={value!r} is not a valid {kind.__name__}") from None
+
+
+@dataclass
+class DataConfig(Section):
+    """Which data set and how much of it to draw."""
+
+    name: str = param("ring8", help="registered dataset (see `python -m engine list`) or vectors:PATH")
+    n_train: int = param(60_000, range=(100, 10_000_000),
+                         help="training points drawn from a synthetic mixture (PresGAN's Ntrain = 60,000)")
+    seed: int = param(0, range=(0, 2**31 - 1), help="seed of the synthetic training set (fixed across runs)")
+
+
+@dataclass
+class TrainConfig(Section):
+    """The loop: length, evaluation, checkpoints, device and threads."""
+
+    steps: int = param(20_000, range=(1, 10_000_000), help="training iterations (one train_step each)")
+    seed: int = param(0, range=(0, 2**31 - 1), help="seed of initialisation and minibatches")
+    device: str = param("auto", choices=("auto", "cpu", "cuda", "mps"), help="auto: CUDA, else MPS, else CPU")
+    eval_every: int = param(1_000, range=(1, 10_000_000), help="steps between evaluations")
+    eval_samples: int = param(2_500, range=(10, 1_000_000), help="samples per evaluation (VEEGAN: 2,500)")
+    checkpoint_every: int = param(1_000, range=(1, 10_000_000), help="steps between checkpoints")
+    log_every: int = param(10, range=(1, 100_000), help="steps between loss records")
+    threads: int = param(0, range=(0, 256),
+                         help="torch threads; 0 = half the cores (two jobs on two cores must not thrash)")
+
+
+@dataclass
+class RunConfig:
+    """A whole run: method name, data, the method's own config and the loop."""
+
+    model_name: str
+    data: DataConfig
+    model: Section
+    train: TrainConfig
+
+    def validate(self) -> RunConfig:
+        self.data.validate("data")
+        self.model.validate("model")
+        self.train.validate("train")
+        return self
+
+    def to_dict(self) -> dict:
+        return {"model_name": self.model_name, "data": dataclasses.asdict(self.data),
+                "model": dataclasses.asdict(self.model), "train": dataclasses.asdict(self.train)}
+
+    def flat(self) -> dict[str, Any]:
+        """`section.field -> value`, the form MLflow params and `--set` use."""
+        out = {"model_name": self.model_name}
+        for section in ("data", "model", "train"):
+            out.update({f"{section}.{k}": v for k, v in dataclasses.asdict(getattr(self, section)).items()})
+        return out
+
+    def save(self, path: Path) -> None:
+        text = (yaml.safe_dump(self.to_dict(), sort_keys=False) if Path(path).suffix in (".yaml", ".yml")
+                else json.dumps(self.to_dict(), indent=2))
+        write_atomic(Path(path), text)
+
+
+def _section(cls: type, values: dict, prefix: str) -> Section:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{prefix}.{unknown[0]} is not a known field (known: {', '.join(sorted(known))})")
+    return cls(**values)
+
+
+def describe_fields(cls: type) -> list[dict]:
+    """Each field of a config class: name, type, default and whatever metadata it declares."""
+    return [{"name": f.name, "type": f.type if isinstance(f.type, str) else f.type.__name__,
+             "default": f.default, **{k: v for k, v in f.metadata.items() if v is not None}}
+            for f in dataclasses.fields(cls)]
+
+
+def build_run_config(models: dict[str, type], raw: dict) -> RunConfig:
+    """Build and validate a RunConfig from a plain dict (as saved in config.json)."""
+    raw = dict(raw)
+    unknown = sorted(set(raw) - {"model_name", "data", "model", "train"})
+    if unknown:
+        raise ConfigError(f"{unknown[0]} is not a known config section (data, model, train, model_name)")
+    name = raw.get("model_name", "gan")
+    if name not in models:
+        raise ConfigError(f"model_name={name!r} must be one of {', '.join(sorted(models))}")
+    for section in ("data", "model", "train"):
+        if not isinstance(raw.get(section, {}), dict):
+            raise ConfigError(f"{section} must be a mapping of field: value")
+    return RunConfig(
+        model_name=name,
+        data=_section(DataConfig, raw.get("data", {}), "data"),
+        model=_section(models[name].Config, raw.get("model", {}), "model"),
+        train=_section(TrainConfig, raw.get("train", {}), "train"),
+    ).validate()
+
+
+def read_config_file(path: Path) -> dict:
+    """Read a JSON or YAML run config; errors name the file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+        data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"config file {path} cannot be read: {first}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping with data/model/train sections")
+    return data
+
+
+def apply_overrides(raw: dict, assignments: list[str]) -> dict:
+    """Apply `--set section.field=value` (or a bare `field=value` unique to one section)."""
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r} must look like section.field=value")
+        if key == "model_name":
+            raw["model_name"] = value
+            continue
+        section, dot, name = key.partition(".")
+        if not dot:
+            raise ConfigError(f"--set {key} must name its section: data.{key}, model.{key} or train.{key}")
+        if section not in ("data", "model", "train"):
+            raise ConfigError(f"--set {key}: section {section!r} must be data, model or train")
+        raw.setdefault(section, {})[name] = value
+    return raw
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a text file through a temporary file and a rename, so readers never see half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

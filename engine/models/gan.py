@@ -1,0 +1,75 @@
+"""GAN (Goodfellow et al., 2014, arXiv:1406.2661): BCE discriminator, non-saturating generator loss.
+
+Defaults follow VEEGAN's 2-D notebook (Srivastava et al., 2017), the setting of VEEGAN Table 1's
+GAN row: batch 500, 128-unit ReLU MLPs, Adam lr 1e-3 with beta1 0.5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from engine.config import Section, param
+from engine.data import DataSpec
+from engine.models.base import GenerativeModel
+from engine.nets import ACTIVATIONS, mlp
+
+
+@dataclass
+class GANConfig(Section):
+    """Defaults: VEEGAN 2-D notebook (generator 2 x 128 ReLU, discriminator 1 x 128 ReLU)."""
+
+    latent_dim: int = param(256, range=(1, 4096), search=(2, 512, "log"),
+                            help="z dimension; VEEGAN's 2-D notebook feeds 254-d z plus 1-d noise (~256)")
+    g_hidden: int = param(128, range=(1, 8192), help="generator hidden width (VEEGAN notebook: 128)")
+    g_depth: int = param(2, range=(1, 16), help="generator hidden layers (VEEGAN notebook: 2)")
+    d_hidden: int = param(128, range=(1, 8192), help="discriminator hidden width (VEEGAN notebook: 128)")
+    d_depth: int = param(1, range=(1, 16), help="discriminator hidden layers (VEEGAN notebook uses 1)")
+    activation: str = param("relu", choices=tuple(ACTIVATIONS), help="hidden activation (VEEGAN: relu)")
+    batch_size: int = param(500, range=(1, 65_536), help="minibatch size (VEEGAN notebook: 500)")
+    lr_g: float = param(1e-3, range=(1e-7, 1.0), search=(1e-5, 1e-2, "log"), help="generator Adam lr (VEEGAN: 1e-3)")
+    lr_d: float = param(1e-3, range=(1e-7, 1.0), search=(1e-5, 1e-2, "log"),
+                        help="discriminator Adam lr (VEEGAN: 1e-3)")
+    beta1: float = param(0.5, range=(0.0, 0.999), help="Adam beta1 (VEEGAN: 0.5)")
+    beta2: float = param(0.999, range=(0.0, 0.9999), help="Adam beta2 (TensorFlow default 0.999)")
+
+
+class GAN(GenerativeModel):
+    Config = GANConfig
+
+    def __init__(self, config: GANConfig, spec: DataSpec):
+        super().__init__(config, spec)
+        c = config
+        dim = spec.shape[0]
+        self.generator = mlp(c.latent_dim, dim, c.g_hidden, c.g_depth, c.activation)
+        self.discriminator = mlp(dim, 1, c.d_hidden, c.d_depth, c.activation)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2))
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2))
+
+    def _noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.config.latent_dim, device=self.device)
+
+    def train_step(self, x: torch.Tensor) -> dict[str, float]:
+        n = x.shape[0]
+        ones = torch.ones(n, 1, device=x.device)
+        # 1. discriminator step: max log D(x) + log(1 - D(G(z))) (GAN paper, eq. 1)
+        fake = self.generator(self._noise(n))
+        logits_real = self.discriminator(x)
+        logits_fake = self.discriminator(fake.detach())
+        loss_d = (F.binary_cross_entropy_with_logits(logits_real, ones)
+                  + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(ones)))
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        # 2. generator step, non-saturating: max log D(G(z)) (GAN paper, section 3) on the same z
+        loss_g = F.binary_cross_entropy_with_logits(self.discriminator(fake), ones)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        return self.generator(self._noise(n))

@@ -1,0 +1,32 @@
+"""The only place methods and data sets are named. Everything else looks them up here."""
+
+from __future__ import annotations
+
+from engine.data.synthetic import MIXTURES, mixture_loader
+from engine.data.vectors import load_vectors
+from engine.models.gan import GAN
+
+MODELS = {
+    "gan": GAN,
+}
+
+# name -> loader(n_train, seed) -> Dataset
+DATASETS = {name: mixture_loader(name) for name in MIXTURES}
+
+# "scheme:ARG" data names -> loader(arg, n_train, seed) -> Dataset
+DATA_SCHEMES = {
+    "vectors": load_vectors,
+}
+
+
+def load_dataset(name: str, n_train: int, seed: int):
+    """Resolve a data name ("ring8" or "vectors:PATH") to a Dataset; unknown names are ConfigErrors."""
+    from engine.config import ConfigError
+
+    if name in DATASETS:
+        return DATASETS[name](n_train, seed)
+    scheme, sep, arg = name.partition(":")
+    if sep and scheme in DATA_SCHEMES:
+        return DATA_SCHEMES[scheme](arg, n_train, seed)
+    known = ", ".join([*DATASETS, *(f"{s}:PATH" for s in DATA_SCHEMES)])
+    raise ConfigError(f"data.name={name!r} is not a known dataset ({known})")

@@ -1,0 +1,126 @@
+"""The only module that calls MLflow: one run per training, params, metrics, images, artifacts.
+
+Default store: sqlite:///$MODESCOPE_HOME/var/mlflow.db with artifacts in var/mlartifacts/
+(MLflow 3.17 refuses the ./mlruns file store). MLFLOW_TRACKING_URI overrides it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from engine.paths import var_dir
+
+EXPERIMENT = os.environ.get("MODESCOPE_EXPERIMENT", "modescope")
+# run states (status.json) -> MLflow run statuses
+_MLFLOW_STATUS = {"finished": "FINISHED", "stopped": "KILLED", "diverged": "FAILED", "failed": "FAILED"}
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{var_dir() / 'mlflow.db'}"
+
+
+def _client():
+    warnings.filterwarnings("ignore", module="sqlalchemy")
+    warnings.filterwarnings("ignore", message=".*noload.*")
+    var_dir().mkdir(parents=True, exist_ok=True)
+    from mlflow import MlflowClient
+
+    for name in ("mlflow", "alembic", "sqlalchemy"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+    return MlflowClient(tracking_uri=tracking_uri())
+
+
+def _experiment_id(client) -> str:
+    found = client.get_experiment_by_name(EXPERIMENT)
+    if found is not None:
+        return found.experiment_id
+    location = None if os.environ.get("MLFLOW_TRACKING_URI") else (var_dir() / "mlartifacts").as_uri()
+    try:
+        return client.create_experiment(EXPERIMENT, artifact_location=location)
+    except Exception:  # another process created it first
+        return client.get_experiment_by_name(EXPERIMENT).experiment_id
+
+
+class Tracker:
+    """Buffers metrics and sends them in batches; one instance per training process."""
+
+    def __init__(self, run_id: str | None = None):
+        self.client = _client()
+        self.run_id = run_id
+        self._buffer: list = []
+        self._last_flush = time.monotonic()
+
+    def start(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
+        from mlflow.entities import Param
+
+        run = self.client.create_run(_experiment_id(self.client), run_name=run_name, tags=tags)
+        self.run_id = run.info.run_id
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[i:i + 100])
+        return self.run_id
+
+    def reopen(self) -> None:
+        """Continue an existing run after a resume."""
+        self.client.update_run(self.run_id, status="RUNNING")
+        self.client.set_tag(self.run_id, "state", "running")
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self._buffer += [Metric(k, float(v), now, step) for k, v in metrics.items() if v == v]
+        if len(self._buffer) >= 500 or time.monotonic() - self._last_flush > 5:
+            self.flush()
+
+    def flush(self) -> None:
+        for i in range(0, len(self._buffer), 1000):
+            self.client.log_batch(self.run_id, metrics=self._buffer[i:i + 1000])
+        self._buffer = []
+        self._last_flush = time.monotonic()
+
+    def log_image(self, image, key: str, step: int) -> None:
+        self.client.log_image(self.run_id, image, key=key, step=step)
+
+    def log_artifact(self, path: Path) -> None:
+        self.client.log_artifact(self.run_id, str(path))
+
+    def finish(self, state: str, message: str = "") -> None:
+        self.flush()
+        self.client.set_tag(self.run_id, "state", state)
+        if message:
+            self.client.set_tag(self.run_id, "message", message[:5000])
+        self.client.set_terminated(self.run_id, status=_MLFLOW_STATUS.get(state, "FAILED"))
+
+
+def search_runs(max_results: int = 500) -> list[dict[str, Any]]:
+    """Every run of the experiment as plain dicts: id, name, status, tags, params, latest metrics."""
+    client = _client()
+    found = client.get_experiment_by_name(EXPERIMENT)
+    if found is None:
+        return []
+    runs = client.search_runs([found.experiment_id], max_results=max_results, order_by=["attributes.start_time DESC"])
+    return [{"run_id": r.info.run_id, "run_name": r.info.run_name, "status": r.info.status,
+             "start_time": r.info.start_time, "tags": dict(r.data.tags), "params": dict(r.data.params),
+             "metrics": dict(r.data.metrics)} for r in runs]
+
+
+def metric_history(run_id: str, key: str) -> list[tuple[int, float]]:
+    """(step, value) pairs of one metric of one run, in step order."""
+    history = _client().get_metric_history(run_id, key)
+    return sorted((m.step, m.value) for m in history)
+
+
+def run_by_id(run_id: str) -> dict[str, Any] | None:
+    try:
+        r = _client().get_run(run_id)
+    except Exception:
+        return None
+    return {"run_id": r.info.run_id, "status": r.info.status, "tags": dict(r.data.tags),
+            "params": dict(r.data.params), "metrics": dict(r.data.metrics)}

@@ -1,0 +1,257 @@
+"""The training loop: steps, evaluation, checkpoints, stop/resume, NaN guard, tracking.
+
+A run directory holds config.json, status.json, metrics.jsonl, checkpoint.pt, eval.json and
+samples/. Exit codes (see the CLI): 0 done, 3 diverged, 130 interrupted after a checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.checkpoint import load_checkpoint, save_checkpoint
+from engine.config import RunConfig, build_run_config, write_atomic
+from engine.evaluation import draw_samples, sample_metrics
+from engine.registry import MODELS, load_dataset
+
+EXIT_OK, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 3, 130
+NAN_FAULT_ENV = "MODESCOPE_FAULT_NAN_AT_STEP"  # test hook: poison the weights at this step
+LOW_DIM_SAMPLES = 16  # keep per-evaluation sample files only for data of at most this dimension
+
+
+class RunFiles:
+    """The paths of one run directory."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.config = self.root / "config.json"
+        self.status = self.root / "status.json"
+        self.metrics = self.root / "metrics.jsonl"
+        self.checkpoint = self.root / "checkpoint.pt"
+        self.eval = self.root / "eval.json"
+        self.samples = self.root / "samples"
+        self.stop_flag = self.root / "STOP"
+
+    def write_status(self, **status) -> None:
+        write_atomic(self.status, json.dumps({**status, "updated": time.time()}))
+
+    def read_status(self) -> dict:
+        try:
+            return json.loads(self.status.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def read_config(self) -> RunConfig:
+        from engine.config import read_config_file
+
+        return build_run_config(MODELS, read_config_file(self.config))
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from engine.config import ConfigError
+
+        raise ConfigError("train.device=cuda but no CUDA device is available")
+    return torch.device(name)
+
+
+def set_threads(requested: int) -> int:
+    threads = requested or max(1, (os.cpu_count() or 2) // 2)
+    torch.set_num_threads(threads)
+    return threads
+
+
+def build_model(cfg: RunConfig, dataset, device: torch.device):
+    torch.manual_seed(cfg.train.seed)
+    return MODELS[cfg.model_name](cfg.model, dataset.spec).to(device)
+
+
+class _StopRequest:
+    """Set by SIGTERM; the loop also polls the STOP flag file."""
+
+    def __init__(self, files: RunFiles):
+        self.files = files
+        self.signalled = False
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame):
+        self.signalled = True
+
+    def __bool__(self) -> bool:
+        return self.signalled or self.files.stop_flag.exists()
+
+
+def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, use_mlflow: bool = True) -> int:
+    """Train cfg in run_dir (resuming from its checkpoint when asked); returns the exit code."""
+    files = RunFiles(run_dir)
+    files.root.mkdir(parents=True, exist_ok=True)
+    files.stop_flag.unlink(missing_ok=True)
+    threads = set_threads(cfg.train.threads)
+    device = pick_device(cfg.train.device)
+    dataset = load_dataset(cfg.data.name, cfg.data.n_train, cfg.data.seed)
+    model = build_model(cfg, dataset, device)
+    batches = torch.Generator().manual_seed(cfg.train.seed + 1)
+    step, elapsed, run_id = 0, 0.0, None
+    if resume:
+        ckpt = load_checkpoint(files.checkpoint)
+        step, elapsed, run_id = _restore(ckpt, model, batches)
+        _truncate_metrics(files.metrics, step)
+    else:
+        cfg.save(files.config)
+        files.metrics.unlink(missing_ok=True)
+    total = cfg.train.steps
+    tracker = _open_tracker(cfg, files, run_id, threads, device) if use_mlflow else None
+    run_id = tracker.run_id if tracker else None
+    data_x = dataset.x.to(device)
+    stop = _StopRequest(files)
+    status = {"state": "running", "step": step, "total": total, "device": str(device), "threads": threads,
+              "pid": os.getpid(), "mlflow_run_id": run_id, "message": ""}
+    files.write_status(**status, elapsed=elapsed)
+
+    def checkpoint() -> None:
+        save_checkpoint(files.checkpoint, {
+            "step": step, "config": cfg.to_dict(), "model": model.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in model.optimizers().items()},
+            "extra": model.extra_state(), "elapsed": elapsed, "mlflow_run_id": run_id,
+            "rng": {"torch": torch.get_rng_state(), "batches": batches.get_state(),
+                    **({"cuda": torch.cuda.get_rng_state()} if device.type == "cuda" else {})}})
+
+    def finish(state: str, code: int, message: str = "") -> int:
+        files.write_status(**{**status, "state": state, "step": step, "message": message}, elapsed=elapsed)
+        if tracker:
+            tracker.finish(state, message)
+        return code
+
+    fault_step = int(os.environ.get(NAN_FAULT_ENV, "0"))
+    started, last_status = time.monotonic() - elapsed, 0.0
+    with open(files.metrics, "a") as metrics_log:
+        while step < total:
+            if stop:
+                checkpoint()
+                return finish("stopped", EXIT_INTERRUPTED, f"stopped at step {step}; resume to continue")
+            if step + 1 == fault_step:
+                _poison(model)
+            idx = torch.randint(len(data_x), (cfg.model.batch_size,), generator=batches).to(device)
+            losses = model.train_step(data_x[idx])
+            bad = next((k for k, v in losses.items() if not math.isfinite(v)), None)
+            if bad:
+                msg = (f"{bad} is {losses[bad]} at step {step + 1}; the last good checkpoint "
+                       f"({'step ' + str(_checkpoint_step(files)) if files.checkpoint.exists() else 'none'}) is kept")
+                return finish("diverged", EXIT_DIVERGED, msg)
+            step += 1
+            elapsed = time.monotonic() - started
+            if step % cfg.train.log_every == 0 or step == total:
+                _write_line(metrics_log, {"kind": "train", "step": step, "elapsed": round(elapsed, 3), **losses})
+                if tracker:
+                    tracker.log_metrics({f"train/{k}": v for k, v in losses.items()}, step)
+            if step % cfg.train.eval_every == 0 or step == total:
+                _evaluate(model, dataset, cfg, files, step, metrics_log, tracker)
+            if step % cfg.train.checkpoint_every == 0 or step == total:
+                checkpoint()
+            if time.monotonic() - last_status > 0.5 or step == total:
+                files.write_status(**{**status, "step": step}, elapsed=elapsed)
+                last_status = time.monotonic()
+    if tracker:
+        tracker.log_artifact(files.checkpoint)
+        tracker.log_artifact(files.eval)
+    return finish("finished", EXIT_OK)
+
+
+def _open_tracker(cfg, files, run_id, threads, device):
+    from engine.tracking import Tracker
+
+    tracker = Tracker(run_id)
+    if run_id:
+        tracker.reopen()
+    else:
+        name = f"{cfg.model_name}-{Path(cfg.data.name).name}-s{cfg.train.seed}"
+        tags = {"method": cfg.model_name, "dataset": cfg.data.name, "run_dir": str(files.root),
+                "device": str(device), "threads": str(threads), "state": "running"}
+        tracker.start(name, cfg.flat(), tags)
+    return tracker
+
+
+def _evaluate(model, dataset, cfg, files, step, metrics_log, tracker) -> dict:
+    x = draw_samples(model, cfg.train.eval_samples, seed=cfg.train.seed + step)
+    metrics = sample_metrics(x, dataset)
+    _write_line(metrics_log, {"kind": "eval", "step": step, **metrics})
+    write_atomic(files.eval, json.dumps({"step": step, "n": len(x), **_jsonable(metrics)}, indent=2))
+    files.samples.mkdir(exist_ok=True)
+    if x.shape[1] <= LOW_DIM_SAMPLES:
+        np.save(files.samples / f"step_{step:08d}.npy", x)
+    np.save(files.samples / "latest.npy", x[:2500])
+    if tracker:
+        tracker.log_metrics({f"eval/{k}": v for k, v in metrics.items()}, step)
+        if x.shape[1] == 2:
+            from engine.plots import scatter_png
+
+            means = dataset.spec.mixture.means if dataset.spec.mixture is not None else None
+            tracker.log_image(scatter_png(x, means, f"{cfg.model_name} on {dataset.spec.name}, step {step}"),
+                              key="samples", step=step)
+    return metrics
+
+
+def _restore(ckpt: dict, model, batches: torch.Generator) -> tuple[int, float, str | None]:
+    model.load_state_dict(ckpt["model"])
+    for name, opt in model.optimizers().items():
+        opt.load_state_dict(ckpt["optimizers"][name])
+    model.load_extra_state(ckpt.get("extra", {}))
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    batches.set_state(ckpt["rng"]["batches"])
+    if "cuda" in ckpt["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state(ckpt["rng"]["cuda"])
+    return int(ckpt["step"]), float(ckpt.get("elapsed", 0.0)), ckpt.get("mlflow_run_id")
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop records written after the checkpoint (a killed job may have logged past it)."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+    write_atomic(path, "".join(line + "\n" for line in keep))
+
+
+def _checkpoint_step(files: RunFiles) -> int | None:
+    try:
+        return int(load_checkpoint(files.checkpoint)["step"])
+    except Exception:
+        return None
+
+
+def _poison(model) -> None:
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+
+
+def _jsonable(metrics: dict) -> dict:
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
+
+
+def _write_line(handle, record: dict) -> None:
+    handle.write(json.dumps(_jsonable(record)) + "\n")
+    handle.flush()
+
+
+def load_run(run_dir: Path, device: str = "cpu"):
+    """(config, dataset, model) of a trained run, weights from its checkpoint."""
+    files = RunFiles(run_dir)
+    cfg = files.read_config()
+    ckpt = load_checkpoint(files.checkpoint)
+    dataset = load_dataset(cfg.data.name, cfg.data.n_train, cfg.data.seed)
+    model = build_model(cfg, dataset, pick_device(device))
+    model.load_state_dict(ckpt["model"])
+    model.load_extra_state(ckpt.get("extra", {}))
+    return cfg, dataset, model, int(ckpt["step"])
