@@ -40,7 +40,8 @@ def _experiment_id(client) -> str:
     found = client.get_experiment_by_name(EXPERIMENT)
     if found is not None:
         return found.experiment_id
-    location = None if os.environ.get("MLFLOW_TRACKING_URI") else (var_dir() / "mlartifacts").as_uri()
+    # a server keeps its own artifact store; a local SQLite store keeps artifacts beside it in var/
+    location = (var_dir() / "mlartifacts").as_uri() if tracking_uri().startswith("sqlite:") else None
     try:
         return client.create_experiment(EXPERIMENT, artifact_location=location)
     except Exception:  # another process created it first

@@ -1,0 +1,43 @@
+"""Shared fixtures: every test gets its own MODESCOPE_HOME (var/ stores) and MLflow SQLite store."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+REQUIRE_ALL = os.environ.get("MODESCOPE_REQUIRE_ALL") == "1"
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip when an external requirement (chromium, PostgreSQL) is missing; fail instead in CI."""
+    if condition:
+        return
+    if REQUIRE_ALL:
+        pytest.fail(f"MODESCOPE_REQUIRE_ALL=1 but {reason}")
+    pytest.skip(reason)
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """A fresh MODESCOPE_HOME (so its own var/mlflow.db), for this process and its children."""
+    monkeypatch.setenv("MODESCOPE_HOME", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "var").mkdir()
+    return tmp_path
+
+
+def run_engine(*args: str, env_extra: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m engine ARGS` in a child process, one torch thread, output captured."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout)
