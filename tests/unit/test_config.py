@@ -1,0 +1,83 @@
+"""Config validation, overrides and exact round trips."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from engine.config import ConfigError, apply_overrides, build_run_config, read_config_file
+from engine.registry import MODELS
+
+
+def base(**sections) -> dict:
+    return {"model_name": "gan", **sections}
+
+
+@pytest.mark.parametrize("raw, field", [
+    (base(model={"lr_g": -1}), "model.lr_g"),
+    (base(model={"lr_d": 5.0}), "model.lr_d"),
+    (base(model={"latent_dim": 0}), "model.latent_dim"),
+    (base(model={"latent_dim": 2.5}), "model.latent_dim"),
+    (base(model={"batch_size": "many"}), "model.batch_size"),
+    (base(model={"activation": "swish"}), "model.activation"),
+    (base(model={"beta1": 1.0}), "model.beta1"),
+    (base(model={"no_such": 1}), "model.no_such"),
+    (base(train={"steps": 0}), "train.steps"),
+    (base(train={"device": "tpu"}), "train.device"),
+    (base(train={"eval_every": -5}), "train.eval_every"),
+    (base(train={"threads": 1000}), "train.threads"),
+    (base(data={"n_train": 5}), "data.n_train"),
+    (base(data={"colour": 1}), "data.colour"),
+    ({"model_name": "gann"}, "model_name"),
+    ({"model_name": "gan", "extra": {}}, "extra"),
+])
+def test_each_invalid_value_names_its_field(raw, field):
+    with pytest.raises(ConfigError) as info:
+        build_run_config(MODELS, raw)
+    message = str(info.value)
+    assert field in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_json_and_yaml_round_trip_exactly(tmp_path, name):
+    cfg = build_run_config(MODELS, apply_overrides({"model_name": name},
+                                                   ["train.steps=123", "data.name=grid25", "model.lr_g=0.00025"]))
+    for suffix in (".json", ".yaml"):
+        path = tmp_path / f"config{suffix}"
+        cfg.save(path)
+        again = build_run_config(MODELS, read_config_file(path))
+        assert again == cfg
+        assert again.to_dict() == cfg.to_dict()
+    assert cfg.train.steps == 123 and cfg.model.lr_g == 0.00025 and cfg.data.name == "grid25"
+
+
+def test_overrides_are_typed_and_bad_ones_are_errors():
+    cfg = build_run_config(MODELS, apply_overrides({"model_name": "gan"}, ["model.latent_dim=8", "train.seed=4"]))
+    assert cfg.model.latent_dim == 8 and isinstance(cfg.model.latent_dim, int)
+    with pytest.raises(ConfigError, match="latent_dim"):
+        apply_overrides({}, ["latent_dim=8"])
+    with pytest.raises(ConfigError, match="model.latent_dim"):
+        build_run_config(MODELS, apply_overrides({"model_name": "gan"}, ["model.latent_dim=eight"]))
+    with pytest.raises(ConfigError, match="optim"):
+        apply_overrides({}, ["optim.lr=1"])
+
+
+def test_broken_config_file_names_the_file(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('{"model_name": "gan", "model": {')
+    with pytest.raises(ConfigError, match="broken.json"):
+        read_config_file(path)
+    with pytest.raises(ConfigError, match="missing.yaml"):
+        read_config_file(tmp_path / "missing.yaml")
+
+
+def test_flat_params_cover_every_field():
+    cfg = build_run_config(MODELS, {"model_name": "gan"})
+    flat = cfg.flat()
+    for section in ("data", "model", "train"):
+        for f in dataclasses.fields(getattr(cfg, section)):
+            assert f"{section}.{f.name}" in flat
+    json.dumps(flat)
