@@ -17,7 +17,7 @@ PUBLISHED = REPO_ROOT / "assets" / "published.json"
 
 
 def run_suite(suite: str, models: list[str], seeds: int, steps: int, overrides: list[str],
-              use_mlflow: bool = True, echo=print) -> str:
+              use_mlflow: bool = True, echo=lambda line: print(line, flush=True)) -> str:
     """Train every combination in this process, one after another; return a Markdown table."""
     from engine.trainer import train
 
