@@ -94,80 +94,105 @@ class _StopRequest:
         return self.signalled or self.files.stop_flag.exists()
 
 
-def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, use_mlflow: bool = True) -> int:
-    """Train cfg in run_dir (resuming from its checkpoint when asked); returns the exit code."""
-    files = RunFiles(run_dir)
-    files.root.mkdir(parents=True, exist_ok=True)
-    files.stop_flag.unlink(missing_ok=True)
-    threads = set_threads(cfg.train.threads)
-    device = pick_device(cfg.train.device)
-    dataset = load_dataset(cfg.data.name, cfg.data.n_train, cfg.data.seed)
-    model = build_model(cfg, dataset, device)
-    batches = torch.Generator().manual_seed(cfg.train.seed + 1)
-    step, elapsed, run_id = 0, 0.0, None
-    if resume:
-        ckpt = load_checkpoint(files.checkpoint)
-        step, elapsed, run_id = _restore(ckpt, model, batches)
-        _truncate_metrics(files.metrics, step)
-    else:
-        cfg.save(files.config)
-        files.metrics.unlink(missing_ok=True)
-    total = cfg.train.steps
-    tracker = _open_tracker(cfg, files, run_id, threads, device) if use_mlflow else None
-    run_id = tracker.run_id if tracker else None
-    data_x = dataset.x.to(device)
-    stop = _StopRequest(files)
-    status = {"state": "running", "step": step, "total": total, "device": str(device), "threads": threads,
-              "pid": os.getpid(), "mlflow_run_id": run_id, "message": ""}
-    files.write_status(**status, elapsed=elapsed)
+class Trainer:
+    """One training process over one run directory."""
 
-    def checkpoint() -> None:
-        save_checkpoint(files.checkpoint, {
-            "step": step, "config": cfg.to_dict(), "model": model.state_dict(),
-            "optimizers": {k: o.state_dict() for k, o in model.optimizers().items()},
-            "extra": model.extra_state(), "elapsed": elapsed, "mlflow_run_id": run_id,
-            "rng": {"torch": torch.get_rng_state(), "batches": batches.get_state(),
-                    **({"cuda": torch.cuda.get_rng_state()} if device.type == "cuda" else {})}})
+    def __init__(self, cfg: RunConfig, run_dir: Path, *, resume: bool, use_mlflow: bool):
+        self.cfg, self.files = cfg, RunFiles(run_dir)
+        self.files.root.mkdir(parents=True, exist_ok=True)
+        self.files.stop_flag.unlink(missing_ok=True)
+        threads = set_threads(cfg.train.threads)
+        self.device = pick_device(cfg.train.device)
+        self.dataset = load_dataset(cfg.data.name, cfg.data.n_train, cfg.data.seed)
+        self.model = build_model(cfg, self.dataset, self.device)
+        self.batches = torch.Generator().manual_seed(cfg.train.seed + 1)
+        self.step, self.elapsed, run_id = 0, 0.0, None
+        if resume:
+            self.step, self.elapsed, run_id = _restore(load_checkpoint(self.files.checkpoint), self.model, self.batches)
+            _truncate_metrics(self.files.metrics, self.step)
+        else:
+            cfg.save(self.files.config)
+            self.files.metrics.unlink(missing_ok=True)
+        self.tracker = _open_tracker(cfg, self.files, run_id, threads, self.device) if use_mlflow else None
+        self.status = {"state": "running", "total": cfg.train.steps, "device": str(self.device), "threads": threads,
+                       "pid": os.getpid(), "mlflow_run_id": self.tracker.run_id if self.tracker else None,
+                       "message": ""}
+        self.write_status()
 
-    def finish(state: str, code: int, message: str = "") -> int:
-        files.write_status(**{**status, "state": state, "step": step, "message": message}, elapsed=elapsed)
-        if tracker:
-            tracker.finish(state, message)
+    def write_status(self, **changes) -> None:
+        self.status.update(changes)
+        self.files.write_status(**self.status, step=self.step, elapsed=self.elapsed)
+
+    def checkpoint(self) -> None:
+        rng = {"torch": torch.get_rng_state(), "batches": self.batches.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state()
+        save_checkpoint(self.files.checkpoint, {
+            "step": self.step, "config": self.cfg.to_dict(), "model": self.model.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in self.model.optimizers().items()},
+            "extra": self.model.extra_state(), "elapsed": self.elapsed,
+            "mlflow_run_id": self.status["mlflow_run_id"], "rng": rng})
+
+    def finish(self, state: str, code: int, message: str = "") -> int:
+        self.write_status(state=state, message=message)
+        if self.tracker:
+            self.tracker.finish(state, message)
         return code
 
-    fault_step = int(os.environ.get(NAN_FAULT_ENV, "0"))
-    started, last_status = time.monotonic() - elapsed, 0.0
-    with open(files.metrics, "a") as metrics_log:
-        while step < total:
-            if stop:
-                checkpoint()
-                return finish("stopped", EXIT_INTERRUPTED, f"stopped at step {step}; resume to continue")
-            if step + 1 == fault_step:
-                _poison(model)
-            idx = torch.randint(len(data_x), (cfg.model.batch_size,), generator=batches).to(device)
-            losses = model.train_step(data_x[idx])
-            bad = next((k for k, v in losses.items() if not math.isfinite(v)), None)
-            if bad:
-                msg = (f"{bad} is {losses[bad]} at step {step + 1}; the last good checkpoint "
-                       f"({'step ' + str(_checkpoint_step(files)) if files.checkpoint.exists() else 'none'}) is kept")
-                return finish("diverged", EXIT_DIVERGED, msg)
-            step += 1
-            elapsed = time.monotonic() - started
-            if step % cfg.train.log_every == 0 or step == total:
-                _write_line(metrics_log, {"kind": "train", "step": step, "elapsed": round(elapsed, 3), **losses})
-                if tracker:
-                    tracker.log_metrics({f"train/{k}": v for k, v in losses.items()}, step)
-            if step % cfg.train.eval_every == 0 or step == total:
-                _evaluate(model, dataset, cfg, files, step, metrics_log, tracker)
-            if step % cfg.train.checkpoint_every == 0 or step == total:
-                checkpoint()
-            if time.monotonic() - last_status > 0.5 or step == total:
-                files.write_status(**{**status, "step": step}, elapsed=elapsed)
-                last_status = time.monotonic()
-    if tracker:
-        tracker.log_artifact(files.checkpoint)
-        tracker.log_artifact(files.eval)
-    return finish("finished", EXIT_OK)
+    def run(self) -> int:
+        try:
+            return self._loop()
+        except Exception as exc:  # a bug or a broken store: say so in status.json, then let the CLI show it
+            self.finish("failed", 1, f"{type(exc).__name__}: {exc}".splitlines()[0])
+            raise
+
+    def _loop(self) -> int:
+        cfg, files, model = self.cfg, self.files, self.model
+        data_x = self.dataset.x.to(self.device)
+        stop = _StopRequest(files)
+        fault_step = int(os.environ.get(NAN_FAULT_ENV, "0"))
+        started, last_status = time.monotonic() - self.elapsed, 0.0
+        with open(files.metrics, "a") as metrics_log:
+            while self.step < cfg.train.steps:
+                if stop:
+                    self.checkpoint()
+                    return self.finish("stopped", EXIT_INTERRUPTED, f"stopped at step {self.step}; resume to continue")
+                if self.step + 1 == fault_step:
+                    _poison(model)
+                idx = torch.randint(len(data_x), (cfg.model.batch_size,), generator=self.batches).to(self.device)
+                losses = model.train_step(data_x[idx])
+                bad = next((k for k, v in losses.items() if not math.isfinite(v)), None)
+                if bad:
+                    kept = _checkpoint_step(files)
+                    return self.finish("diverged", EXIT_DIVERGED, f"{bad} is {losses[bad]} at step {self.step + 1}; "
+                                       f"the last good checkpoint ({'step ' + str(kept) if kept else 'none'}) is kept")
+                self.step += 1
+                self.elapsed = time.monotonic() - started
+                self._record(losses, metrics_log)
+                if time.monotonic() - last_status > 0.5 or self.step == cfg.train.steps:
+                    self.write_status()
+                    last_status = time.monotonic()
+        if self.tracker:
+            self.tracker.log_artifact(files.checkpoint)
+            self.tracker.log_artifact(files.eval)
+        return self.finish("finished", EXIT_OK)
+
+    def _record(self, losses: dict[str, float], metrics_log) -> None:
+        """Log losses, evaluate and checkpoint on their schedules (and always at the last step)."""
+        step, train_cfg, last = self.step, self.cfg.train, self.step == self.cfg.train.steps
+        if step % train_cfg.log_every == 0 or last:
+            _write_line(metrics_log, {"kind": "train", "step": step, "elapsed": round(self.elapsed, 3), **losses})
+            if self.tracker:
+                self.tracker.log_metrics({f"train/{k}": v for k, v in losses.items()}, step)
+        if step % train_cfg.eval_every == 0 or last:
+            _evaluate(self.model, self.dataset, self.cfg, self.files, step, metrics_log, self.tracker)
+        if step % train_cfg.checkpoint_every == 0 or last:
+            self.checkpoint()
+
+
+def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, use_mlflow: bool = True) -> int:
+    """Train cfg in run_dir (resuming from its checkpoint when asked); returns the exit code."""
+    return Trainer(cfg, run_dir, resume=resume, use_mlflow=use_mlflow).run()
 
 
 def _open_tracker(cfg, files, run_id, threads, device):
