@@ -1,0 +1,102 @@
+"""Runs: every MLflow run in a table; filter it, select runs to overlay their curves and compare final metrics."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app import charts, run_data
+from engine import tracking
+
+CURVES = {"eval/modes": "modes captured", "eval/hq_pct": "HQ %", "eval/reverse_kl": "reverse KL",
+          "train/loss_d": "loss_d", "train/loss_g": "loss_g"}
+MAX_SAMPLE_PLOTS = 4
+COLUMNS = {
+    "step": st.column_config.NumberColumn(help="last step reached"),
+    "steps": st.column_config.NumberColumn(help="steps the run was set up for"),
+    "modes": st.column_config.NumberColumn(format="%d", help="modes captured at the last evaluation"),
+    "HQ %": st.column_config.NumberColumn(format="%.1f", help="share of high-quality samples"),
+    "KL": st.column_config.NumberColumn(format="%.3f", help="reverse KL; n/a while no sample is high quality"),
+    "started": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+}
+
+
+# Cached by store so a test (or a user) switching MODESCOPE_HOME never sees another store's runs.
+@st.cache_data(ttl=5, show_spinner=False)
+def load_runs(uri: str) -> list[dict]:
+    return tracking.search_runs()
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def load_history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
+    return tracking.metric_history(run_id, key)
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def mlflow_ui_running() -> bool:
+    return run_data.mlflow_ui_running()
+
+
+def mlflow_link() -> None:
+    if mlflow_ui_running():
+        st.link_button("Open MLflow UI", run_data.MLFLOW_UI, icon=":material/open_in_new:")
+    else:
+        st.caption("MLflow's own UI is not running; start it with `make mlflow-ui`.")
+
+
+def compare(chosen: pd.DataFrame, uri: str) -> None:
+    """Overlaid curves, final metrics and the latest samples of the selected runs."""
+    st.subheader(f"Comparing {len(chosen)} run{'s' if len(chosen) > 1 else ''}")
+    metric = st.selectbox("Curve", list(CURVES), format_func=CURVES.get, key="curve")
+    curves = {row.run: load_history(uri, row.run_id, metric) for row in chosen.itertuples()}
+    if any(curves.values()):
+        st.plotly_chart(charts.overlay_figure(curves, CURVES[metric]))
+    else:
+        st.caption(f"None of the selected runs logged {CURVES[metric]}.")
+    st.markdown("**Final metrics**")
+    table, bars = st.columns([2, 3])
+    table.dataframe(chosen[["run", "method", "dataset", "step", "modes", "HQ %", "KL"]], hide_index=True,
+                    column_config=COLUMNS, placeholder="n/a")
+    with bars:
+        st.plotly_chart(charts.final_metrics_figure(chosen))
+    st.markdown("**Latest samples**")
+    shown = chosen.head(MAX_SAMPLE_PLOTS)
+    for column, row in zip(st.columns(MAX_SAMPLE_PLOTS), shown.itertuples()):
+        with column:
+            step, samples = run_data.latest_samples(row.run_dir) if row.run_dir else (None, None)
+            if samples is None or samples.shape[1] != 2:
+                st.caption(f"{row.run}: no 2-D samples to draw.")
+                continue
+            title = f"{row.run}<br>step {step:,}" if step is not None else row.run
+            st.plotly_chart(charts.samples_figure(samples, run_data.true_means(row.dataset), title, height=320))
+    if len(chosen) > MAX_SAMPLE_PLOTS:
+        st.caption(f"Samples of the first {MAX_SAMPLE_PLOTS} selected runs.")
+
+
+st.title("Runs")
+head, link = st.columns([3, 1], vertical_alignment="bottom")
+uri = tracking.tracking_uri()
+head.caption(f"Tracking store: `{uri}`")
+with link:
+    mlflow_link()
+
+runs = run_data.runs_frame(load_runs(uri))
+if runs.empty:
+    st.info("No runs yet: launch one on the Train page.", icon=":material/info:")
+    st.page_link("app_pages/train.py", label="Go to Train", icon=":material/play_circle:")
+else:
+    methods_col, datasets_col, refresh_col = st.columns([2, 2, 1], vertical_alignment="bottom")
+    methods = methods_col.multiselect("Method", sorted(runs["method"].unique()), key="filter_method")
+    datasets = datasets_col.multiselect("Dataset", sorted(runs["dataset"].unique()), key="filter_dataset")
+    refresh_col.button("Refresh", icon=":material/refresh:", width="stretch", on_click=load_runs.clear)
+    shown = run_data.filter_runs(runs, methods, datasets)
+    event = st.dataframe(
+        shown, key="runs_table", on_select="rerun", selection_mode="multi-row", hide_index=True,
+        column_order=["run", "method", "dataset", "state", "step", "steps", "modes", "HQ %", "KL", "started"],
+        column_config=COLUMNS, placeholder="n/a")
+    rows = [i for i in event.selection.rows if i < len(shown)]
+    if rows:
+        compare(shown.iloc[rows], uri)
+    else:
+        st.caption(f"{len(shown)} of {len(runs)} runs shown. Tick runs in the table's left column to overlay their "
+                   "curves and compare their final metrics.")

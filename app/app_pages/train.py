@@ -1,0 +1,89 @@
+"""Train: set a run up from the registries and config metadata, launch it as a background job, watch it live."""
+
+from __future__ import annotations
+
+import sys
+
+import streamlit as st
+
+from app import forms, job_panel, run_data
+from engine import jobs
+from engine.config import ConfigError, DataConfig, TrainConfig, build_run_config
+from engine.registry import DATA_SCHEMES, DATASETS, MODELS, load_dataset
+
+MAIN_TRAIN_FIELDS = ["steps", "seed", "device", "eval_every"]
+POLL_SECONDS = 1.5
+
+
+def launch(raw: dict) -> None:
+    """Validate, start the job and put its id in the URL (so a refreshed tab finds it again)."""
+    try:
+        cfg = build_run_config(MODELS, raw)
+        if cfg.data.name.endswith(":"):
+            raise ConfigError(f"data.name={cfg.data.name!r} needs a file path after the colon")
+        if cfg.data.name not in DATASETS:  # a user's file: say what is wrong with it now, not from inside the job
+            load_dataset(cfg.data.name, cfg.data.n_train, cfg.data.seed)
+        job_id = jobs.launch(cfg)
+    except (ConfigError, OSError) as exc:
+        st.error(str(exc), icon=":material/error:")
+        return
+    st.session_state["job"] = job_id
+    st.query_params["job"] = job_id
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def live_panel(job_id: str) -> None:
+    status = jobs.status(job_id)
+    if status.get("state") not in run_data.ACTIVE_STATES:
+        st.rerun()  # the whole page again: a finished job's panel needs no polling
+    job_panel.render(job_id, status)
+
+
+def show_job(job_id: str) -> None:
+    try:
+        status = jobs.status(job_id)
+    except FileNotFoundError as exc:
+        st.error(f"{exc}. Launch a new run, or pick a recent job.", icon=":material/error:")
+        st.button("Clear", on_click=job_panel.detach)
+        return
+    head, close = st.columns([4, 1], vertical_alignment="center")
+    head.markdown(f"**Job** `{job_id}`")
+    close.button("Close", icon=":material/close:", on_click=job_panel.detach,
+                 help="Detach this tab from the job; the job keeps running.")
+    if status.get("state") in run_data.ACTIVE_STATES:
+        live_panel(job_id)
+    else:
+        job_panel.render(job_id, status)
+
+
+def pick_recent_job() -> None:
+    recent = {job["id"]: job.get("state", "?") for job in jobs.list_jobs()[:30]}
+    if recent:
+        st.selectbox("Or reattach to a recent job", list(recent), index=None, key="recent",
+                     format_func=lambda job_id: f"{job_id} ({recent[job_id]})",
+                     on_change=lambda: st.session_state.update(job=st.session_state["recent"]))
+
+
+st.title("Train")
+setup, live = st.columns([2, 3], gap="large")
+with setup:
+    data_name = forms.dataset_picker(DATASETS, DATA_SCHEMES)
+    method = st.selectbox("Method", list(MODELS), key="method")
+    st.caption((sys.modules[MODELS[method].__module__].__doc__ or "").strip().split("\n")[0])
+    with st.form("run_form", border=False):
+        train = forms.config_fields(TrainConfig, "train", only=MAIN_TRAIN_FIELDS, columns=2)
+        with st.expander(f"{method} settings"):
+            model = forms.config_fields(MODELS[method].Config, f"model.{method}", columns=2)
+        with st.expander("More training and data settings"):
+            train |= forms.config_fields(TrainConfig, "train", skip=MAIN_TRAIN_FIELDS, columns=2)
+            data = forms.config_fields(DataConfig, "data", skip=["name"], columns=2, label_prefix="data.")
+        if st.form_submit_button("Launch", type="primary", icon=":material/rocket_launch:", width="stretch"):
+            launch({"model_name": method, "data": {**data, "name": data_name}, "model": model, "train": train})
+with live:
+    job_id = st.query_params.get("job") or st.session_state.get("job")
+    if job_id:
+        st.query_params["job"] = job_id  # back from another page: the URL names the job again
+        show_job(job_id)
+    else:
+        st.info("No job yet: set a run up on the left and press Launch.", icon=":material/info:")
+        pick_recent_job()

@@ -1,0 +1,79 @@
+"""Widgets generated from config metadata (engine.config.param): the form never lists a field by hand.
+
+Each field becomes a widget keyed "<prefix>.<name>", so a method's settings survive switching
+to another method and back, and tests can find a widget by its config key.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import streamlit as st
+
+from engine.config import describe_fields
+
+
+def _help(field: dict) -> str:
+    parts = [field.get("help", "")]
+    if "range" in field:
+        parts.append(f"Allowed: {field['range'][0]:g} to {field['range'][1]:g}.")
+    parts.append(f"Default: {field['default']}.")
+    return " ".join(p for p in parts if p)
+
+
+def _float_step(default: float) -> float:
+    # one tenth of the default's order of magnitude: 1e-3 steps by 1e-4, 0.5 by 0.01
+    return 10.0 ** (math.floor(math.log10(abs(default))) - 1) if default else 0.01
+
+
+def field_widget(field: dict, key: str, label: str | None = None) -> Any:
+    """One widget for one described field; a declared range becomes the widget's min and max."""
+    label, help_text, default = label or field["name"], _help(field), field["default"]
+    if "choices" in field:
+        options = list(field["choices"])
+        return st.selectbox(label, options, index=options.index(default), key=key, help=help_text)
+    kind = field["type"]
+    if kind == "bool":
+        return st.checkbox(label, value=default, key=key, help=help_text)
+    if kind in ("int", "float"):
+        cast = int if kind == "int" else float
+        lo, hi = (cast(v) for v in field["range"]) if "range" in field else (None, None)
+        extra = {"step": 1} if kind == "int" else {"step": _float_step(default), "format": "%g"}
+        return st.number_input(label, min_value=lo, max_value=hi, value=cast(default), key=key, help=help_text,
+                               **extra)
+    return st.text_input(label, value=str(default), key=key, help=help_text)
+
+
+def config_fields(cls: type, prefix: str, *, only: Iterable[str] | None = None, skip: Iterable[str] = (),
+                  columns: int = 1, label_prefix: str = "") -> dict[str, Any]:
+    """Widgets for the fields of a config dataclass; returns {field name: value}.
+
+    `only` keeps those fields (in that order), `skip` drops some; fields are laid out over
+    `columns` columns, row by row. `label_prefix` tells apart fields of the same name in two
+    sections (train.seed, data.seed).
+    """
+    fields = {f["name"]: f for f in describe_fields(cls)}
+    names = [n for n in (only if only is not None else fields) if n not in set(skip)]
+    slots = st.columns(columns) if columns > 1 else [st.container()]
+    values = {}
+    for i, name in enumerate(names):
+        with slots[i % columns]:
+            values[name] = field_widget(fields[name], f"{prefix}.{name}", label_prefix + name)
+    return values
+
+
+def dataset_picker(registered: Iterable[str], schemes: Iterable[str]) -> str:
+    """A dataset selectbox (registered sets, then one "scheme:PATH" entry per scheme) with a path box.
+
+    Returns the data name the engine understands: "ring8" or "vectors:/some/file.npy".
+    """
+    file_options = {f"{scheme}:PATH (your own file)": scheme for scheme in schemes}
+    choice = st.selectbox("Dataset", [*registered, *file_options], key="data.choice",
+                          help="Synthetic mixtures with known modes, or your own N x D floats (.npy or .csv).")
+    if choice not in file_options:
+        return choice
+    path = st.text_input("Path of the .npy or .csv file (N rows x D columns)", key="data.path",
+                         placeholder="/data/points.npy")
+    return f"{file_options[choice]}:{path.strip()}"

@@ -1,0 +1,179 @@
+"""Read what the pages show (run directories, job status, MLflow runs) into DataFrames and plain values.
+
+No Streamlit here, so every function can be tested on its own.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.config import ConfigError
+from engine.registry import load_dataset
+from engine.trainer import RunFiles
+
+ACTIVE_STATES = ("queued", "running", "stopping")
+MLFLOW_UI = "http://127.0.0.1:5000"
+
+
+def read_metrics(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train rows, eval rows) of a run's metrics.jsonl, each sorted by step; empty frames before the first line."""
+    path = RunFiles(Path(run_dir)).metrics
+    try:
+        stat = path.stat()
+    except OSError:
+        return pd.DataFrame(columns=["step"]), pd.DataFrame(columns=["step"])
+    # the panel polls every second or two; re-parse only when the file has grown
+    return _parse_metrics(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_metrics(path: str, mtime_ns: int, size: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    records: dict[str, list[dict]] = {"train": [], "eval": []}
+    with open(path) as handle:
+        for line in handle:
+            try:
+                record = json.loads(line)
+            except ValueError:  # the writer may be half-way through the last line
+                continue
+            records.setdefault(record.pop("kind", "train"), []).append(record)
+    frames = [pd.DataFrame(records[kind], columns=None if records[kind] else ["step"]) for kind in ("train", "eval")]
+    return tuple(frame.sort_values("step").reset_index(drop=True) for frame in frames)
+
+
+def latest_eval(eval_rows: pd.DataFrame) -> dict[str, Any]:
+    """The newest evaluation as a dict with None for missing or non-finite values ({} before the first)."""
+    if eval_rows.empty:
+        return {}
+    row = eval_rows.iloc[-1].to_dict()
+    return {k: (None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v) for k, v in row.items()}
+
+
+def latest_samples(run_dir: str | Path) -> tuple[int | None, np.ndarray | None]:
+    """(step, samples (n, D)) of the newest evaluation; (None, None) before the first.
+
+    Low-dimensional runs keep one file per evaluation; the newest may still be being written,
+    so fall back to the one before it. High-dimensional runs only have latest.npy, opened
+    memory-mapped because the page only needs its shape.
+    """
+    samples = RunFiles(Path(run_dir)).samples
+    for path in sorted(samples.glob("step_*.npy"), reverse=True)[:2]:
+        try:
+            return int(path.stem.removeprefix("step_")), np.load(path)
+        except (OSError, ValueError, EOFError):
+            continue
+    try:
+        return None, np.load(samples / "latest.npy", mmap_mode="r")
+    except (OSError, ValueError, EOFError):
+        return None, None
+
+
+def can_resume(status: dict[str, Any]) -> bool:
+    """Stopped or failed with a checkpoint to continue from (a diverged run would diverge again)."""
+    return status.get("state") in ("stopped", "failed") and RunFiles(Path(status["run_dir"])).checkpoint.exists()
+
+
+def run_config(run_dir: str | Path) -> dict[str, Any]:
+    """config.json of a run as a plain dict ({} if it cannot be read)."""
+    try:
+        return json.loads(RunFiles(Path(run_dir)).config.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+@functools.lru_cache(maxsize=32)
+def true_means(data_name: str) -> np.ndarray | None:
+    """The data set's true mode means (K, D), or None when its modes are unknown (a user's vectors)."""
+    try:
+        dataset = load_dataset(data_name, 100, 0)  # the means do not depend on how many points are drawn
+    except (ConfigError, OSError):
+        return None
+    return None if dataset.spec.mixture is None else np.asarray(dataset.spec.mixture.means)
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def progress(status: dict[str, Any]) -> tuple[float, str]:
+    """Fraction done and a one-line caption: step / total, elapsed and, while running, the time left."""
+    step, total = int(status.get("step") or 0), int(status.get("total") or 0)
+    elapsed = status.get("elapsed")
+    text = f"step {step:,} / {total:,}"
+    if elapsed is not None:
+        text += f" · elapsed {format_duration(elapsed)}"
+    if status.get("state") == "running" and step > 0 and elapsed:
+        text += f" · about {format_duration(elapsed / step * (total - step))} left"
+    return (min(step / total, 1.0) if total else 0.0), text
+
+
+def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per MLflow run (engine.tracking.search_runs), newest first, in the columns the Runs page shows."""
+    rows = []
+    for run in runs:
+        tags, params, metrics = run["tags"], run["params"], run["metrics"]
+        run_dir = tags.get("run_dir", "")
+        # status.json knows the step reached and a state MLflow cannot (a killed job never told MLflow)
+        status = RunFiles(Path(run_dir)).read_status() if run_dir else {}
+        modes = metrics.get("eval/modes")
+        rows.append({
+            "run": Path(run_dir).name if run_dir else run["run_name"],
+            "method": tags.get("method", params.get("model_name", "?")),
+            "dataset": tags.get("dataset", params.get("data.name", "?")),
+            "state": status.get("state") or tags.get("state") or run["status"].lower(),
+            "step": status.get("step"),
+            "steps": _to_int(params.get("train.steps")),
+            "modes": modes,
+            "HQ %": metrics.get("eval/hq_pct"),
+            # reverse KL is undefined with no HQ sample; MLflow then still holds an older value
+            "KL": None if modes == 0 else metrics.get("eval/reverse_kl"),
+            "started": pd.to_datetime(run["start_time"], unit="ms") if run.get("start_time") else None,
+            "run_id": run["run_id"],
+            "run_dir": run_dir,
+        })
+    columns = ["run", "method", "dataset", "state", "step", "steps", "modes", "HQ %", "KL", "started", "run_id",
+               "run_dir"]
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in ("modes", "HQ %", "KL"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    for column in ("step", "steps"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
+    return frame
+
+
+def filter_runs(frame: pd.DataFrame, methods: list[str], datasets: list[str]) -> pd.DataFrame:
+    """Rows whose method and dataset are among those chosen (an empty choice keeps everything)."""
+    keep = pd.Series(True, index=frame.index)
+    if methods:
+        keep &= frame["method"].isin(methods)
+    if datasets:
+        keep &= frame["dataset"].isin(datasets)
+    return frame[keep].reset_index(drop=True)
+
+
+def mlflow_ui_running(url: str = MLFLOW_UI, timeout: float = 0.3) -> bool:
+    """Whether MLflow's own UI answers its health check (no proxy: it is on this machine)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"{url}/health", timeout=timeout) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _to_int(value: Any) -> int | None:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
