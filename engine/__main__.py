@@ -85,12 +85,11 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from engine.evaluation import draw_samples, sample_metrics
+    from engine.evaluation import evaluate_model
     from engine.trainer import load_run
 
     cfg, dataset, model, step = load_run(Path(args.run))
-    x = draw_samples(model, args.n, seed=args.seed)
-    metrics = sample_metrics(x, dataset)
+    _, metrics = evaluate_model(model, dataset, args.n, seed=args.seed)
     result = {"run": str(args.run), "step": step, "n": args.n, **metrics}
     if args.json:
         print(json.dumps({k: (None if v != v else v) for k, v in result.items()}, indent=2))
@@ -129,7 +128,8 @@ def cmd_bench(args) -> int:
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ConfigError(f"--models {unknown[0]} is not a registered model ({', '.join(MODELS)})")
-    table = run_suite(args.suite, models, args.seeds, args.steps, args.set or [], use_mlflow=not args.no_mlflow)
+    table = run_suite(args.suite, models, args.seeds, args.steps, args.set or [], use_mlflow=not args.no_mlflow,
+                      datasets=args.datasets.split(",") if args.datasets else None)
     print(table)
     write_report(table, args.out)
     return 0
@@ -172,6 +172,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("bench", help="benchmark suite, printed as a Markdown table")
     s.add_argument("--suite", required=True)
     s.add_argument("--models", help="comma-separated (default: every registered model)")
+    s.add_argument("--datasets", help="comma-separated subset of the suite's datasets")
     s.add_argument("--seeds", type=int, default=3)
     s.add_argument("--steps", type=int, default=20_000)
     s.add_argument("--set", action="append", metavar="KEY=VALUE")

@@ -12,12 +12,13 @@ from engine.config import apply_overrides, build_run_config
 from engine.paths import REPO_ROOT, var_dir
 from engine.registry import MODELS
 
-SUITES = {"synthetic": ("ring8", "grid25")}
+SUITES = {"synthetic": ("ring8", "grid25", "hd1200")}
 PUBLISHED = REPO_ROOT / "assets" / "published.json"
 
 
 def run_suite(suite: str, models: list[str], seeds: int, steps: int, overrides: list[str],
-              use_mlflow: bool = True, echo=lambda line: print(line, flush=True)) -> str:
+              use_mlflow: bool = True, datasets: list[str] | None = None,
+              echo=lambda line: print(line, flush=True)) -> str:
     """Train every combination in this process, one after another; return a Markdown table."""
     from engine.trainer import train
 
@@ -25,10 +26,11 @@ def run_suite(suite: str, models: list[str], seeds: int, steps: int, overrides: 
     root = var_dir() / "bench" / f"{suite}-{time.strftime('%Y%m%d-%H%M%S')}"
     rows = []
     for model in models:
-        for dataset in SUITES[suite]:
+        for dataset in datasets or SUITES[suite]:
             results, walls = [], []
             for seed in range(seeds):
-                raw = apply_overrides({"model_name": model, "data": {"name": dataset},
+                preset = MODELS[model].PRESETS.get(dataset, {})
+                raw = apply_overrides({"model_name": model, "data": {"name": dataset}, "model": dict(preset),
                                        "train": {"steps": steps, "seed": seed, "eval_every": steps,
                                                  "checkpoint_every": steps, "threads": 2}}, overrides)
                 cfg = build_run_config(MODELS, raw)

@@ -24,6 +24,24 @@ def draw_samples(model: GenerativeModel, n: int, seed: int) -> np.ndarray:
     return x.detach().float().cpu().numpy().reshape(n, -1)
 
 
+def noisy_samples(model: GenerativeModel, x: np.ndarray, seed: int) -> np.ndarray | None:
+    """x + sigma * eps for models with a Gaussian observation model (DESIGN.md section 7), else None."""
+    if not hasattr(model, "observation_sigma"):
+        return None
+    sigma = model.observation_sigma().detach().float().cpu().numpy().reshape(1, -1)
+    return x + sigma * np.random.default_rng(seed).standard_normal(x.shape).astype(x.dtype)
+
+
+def evaluate_model(model: GenerativeModel, data: Dataset, n: int, seed: int) -> tuple[np.ndarray, dict[str, float]]:
+    """Samples and their metrics; models with observation noise add `noisy_<metric>` figures beside."""
+    x = draw_samples(model, n, seed)
+    metrics = sample_metrics(x, data)
+    noisy = noisy_samples(model, x, seed)
+    if noisy is not None:
+        metrics.update({f"noisy_{k}": v for k, v in sample_metrics(noisy, data).items()})
+    return x, metrics
+
+
 def sample_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
     """Mode metrics (if the data's modes are known) plus moment errors against the training data."""
     reference = data.x.reshape(len(data.x), -1).numpy()

@@ -18,7 +18,7 @@ import torch
 
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.config import RunConfig, build_run_config, write_atomic
-from engine.evaluation import draw_samples, sample_metrics
+from engine.evaluation import evaluate_model
 from engine.registry import MODELS, load_dataset
 
 EXIT_OK, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 3, 130
@@ -210,8 +210,7 @@ def _open_tracker(cfg, files, run_id, threads, device):
 
 
 def _evaluate(model, dataset, cfg, files, step, metrics_log, tracker) -> dict:
-    x = draw_samples(model, cfg.train.eval_samples, seed=cfg.train.seed + step)
-    metrics = sample_metrics(x, dataset)
+    x, metrics = evaluate_model(model, dataset, cfg.train.eval_samples, seed=cfg.train.seed + step)
     _write_line(metrics_log, {"kind": "eval", "step": step, **metrics})
     write_atomic(files.eval, json.dumps({"step": step, "n": len(x), **_jsonable(metrics)}, indent=2))
     files.samples.mkdir(exist_ok=True)

@@ -15,6 +15,8 @@ class GenerativeModel(nn.Module):
     """One method: its networks, its optimisers and its update order."""
 
     Config: ClassVar[type]
+    # dataset name -> model-config overrides for that benchmark, each citing its source
+    PRESETS: ClassVar[dict[str, dict]] = {}
 
     def __init__(self, config, spec: DataSpec):
         super().__init__()
