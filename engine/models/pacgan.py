@@ -1,0 +1,104 @@
+"""PacGAN (Lin, Khetan, Fanti, Oh, NeurIPS 2018, arXiv:1712.04086): the discriminator judges packs.
+
+A GAN whose discriminator sees `pack` samples concatenated along the feature axis, all real or all
+generated; PacGAN2 (pack = 2) is the default. Everything else is engine/models/gan.py: the same
+networks, optimiser and update order, so GAN and PacGAN runs differ only in packing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from engine.config import ConfigError, Section, param
+from engine.data import DataSpec
+from engine.losses import logistic_loss
+from engine.models.base import GenerativeModel
+from engine.nets import ACTIVATIONS, mlp
+
+
+def pack_samples(x: torch.Tensor, pack: int) -> torch.Tensor:
+    """(B, D) -> (B / pack, pack * D): rows i*pack .. i*pack + pack - 1 side by side.
+
+    Minibatch rows are drawn independently, so consecutive rows form a random pack.
+    """
+    return x.reshape(x.shape[0] // pack, pack * x.shape[1])
+
+
+@dataclass
+class PacGANConfig(Section):
+    """Defaults: GANConfig's (VEEGAN 2-D notebook networks and Adam), plus PacGAN2's pack = 2."""
+
+    pack: int = param(2, range=(1, 16), search=(1, 4),
+                      help="m, samples per discriminator input (PacGAN Table 1: PacGAN2/3/4; 1 is the GAN)")
+    latent_dim: int = param(256, range=(1, 4096), search=(2, 512, "log"),
+                            help="z dimension (as GANConfig; PacGAN's own 2-D setting uses 2)")
+    g_hidden: int = param(128, range=(1, 8192), help="generator hidden width (VEEGAN notebook: 128)")
+    g_depth: int = param(2, range=(1, 16), help="generator hidden layers (VEEGAN notebook: 2)")
+    d_hidden: int = param(128, range=(1, 8192), help="discriminator hidden width (VEEGAN notebook: 128)")
+    d_depth: int = param(1, range=(1, 16), help="discriminator hidden layers (VEEGAN notebook: 1)")
+    activation: str = param("relu", choices=tuple(ACTIVATIONS), help="hidden activation (VEEGAN: relu)")
+    batch_size: int = param(500, range=(1, 65_536),
+                            help="samples per minibatch, real and generated each; the discriminator sees "
+                                 "batch_size / pack packs of each (PacGAN's code: 100 packs of m samples)")
+    lr_g: float = param(1e-3, range=(1e-7, 1.0), search=(1e-5, 1e-2, "log"), help="generator Adam lr (VEEGAN: 1e-3)")
+    lr_d: float = param(1e-3, range=(1e-7, 1.0), search=(1e-5, 1e-2, "log"),
+                        help="discriminator Adam lr (VEEGAN: 1e-3)")
+    beta1: float = param(0.5, range=(0.0, 0.999), help="Adam beta1 (VEEGAN: 0.5)")
+    beta2: float = param(0.999, range=(0.0, 0.9999), help="Adam beta2 (TensorFlow default 0.999)")
+
+    def check(self, prefix: str) -> None:
+        if self.batch_size % self.pack:
+            raise ConfigError(f"{prefix}.batch_size={self.batch_size} must be a multiple of "
+                              f"{prefix}.pack={self.pack} (each pack holds {self.pack} samples)")
+
+
+# PacGAN's own 2-D setting (fjxmlzn/PacGAN synthetic_data_experiments/2D*_GAN&PacGAN/config.py and
+# pacgan_task.py): z 2-d, G 4 x 400, D 3 x 200, Adam 1e-4 with beta1 0.8, 100 packs per batch.
+# Approximated with engine.nets.mlp: ReLU instead of their 5-piece maxout D and batch-normalised G.
+_PACGAN_2D = {"latent_dim": 2, "g_hidden": 400, "g_depth": 4, "d_hidden": 200, "d_depth": 3,
+              "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.8, "batch_size": 200}
+
+
+class PacGAN(GenerativeModel):
+    Config = PacGANConfig
+    PRESETS = {}
+
+    def __init__(self, config: PacGANConfig, spec: DataSpec):
+        super().__init__(config, spec)
+        c = config
+        dim = spec.shape[0]
+        self.generator = mlp(c.latent_dim, dim, c.g_hidden, c.g_depth, c.activation)
+        # the only change to the GAN: the discriminator's input is a pack of m samples (PacGAN section 3)
+        self.discriminator = mlp(c.pack * dim, 1, c.d_hidden, c.d_depth, c.activation)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2))
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2))
+
+    def _noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.config.latent_dim, device=self.device)
+
+    def train_step(self, x: torch.Tensor) -> dict[str, float]:
+        m = self.config.pack
+        if x.shape[0] % m:  # the trainer draws batch_size rows, which check() made a multiple of m
+            raise ValueError(f"a batch of {x.shape[0]} rows cannot be split into packs of {m}")
+        # packs of real samples and packs of generated ones, never mixed
+        real = pack_samples(x, m)                              # (B/m, m*D)
+        fake = pack_samples(self.generator(self._noise(x.shape[0])), m)
+        ones = torch.ones(real.shape[0], 1, device=x.device)
+        # 1. discriminator step on packs: max log D(x_1..x_m) + log(1 - D(G(z_1)..G(z_m))) (PacGAN eq. 1)
+        loss_d = logistic_loss(self.discriminator(real), self.discriminator(fake.detach()))
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        # 2. generator step, non-saturating, on the same packs (as gan.py)
+        loss_g = F.binary_cross_entropy_with_logits(self.discriminator(fake), ones)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        return self.generator(self._noise(n))
