@@ -120,14 +120,19 @@ def cmd_sample(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from engine.bench import SUITES, run_suite, write_report
+    from engine.bench import SUITES, run_suite, speed_table, write_report
 
-    if args.suite not in SUITES:
-        raise ConfigError(f"--suite {args.suite} must be one of {', '.join(SUITES)}")
+    if args.suite not in (*SUITES, "speed"):
+        raise ConfigError(f"--suite {args.suite} must be one of {', '.join(SUITES)}, speed")
     models = args.models.split(",") if args.models else list(MODELS)
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ConfigError(f"--models {unknown[0]} is not a registered model ({', '.join(MODELS)})")
+    if args.suite == "speed":
+        table = speed_table(models, threads=args.threads)
+        print(table)
+        write_report(table, args.out)
+        return 0
     table = run_suite(args.suite, models, args.seeds, args.steps, args.set or [], use_mlflow=not args.no_mlflow,
                       datasets=args.datasets.split(",") if args.datasets else None)
     print(table)
@@ -176,6 +181,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seeds", type=int, default=3)
     s.add_argument("--steps", type=int, default=20_000)
     s.add_argument("--set", action="append", metavar="KEY=VALUE")
+    s.add_argument("--threads", type=int, default=1, help="torch threads for --suite speed")
     s.add_argument("--out")
     s.add_argument("--no-mlflow", action="store_true")
     s.set_defaults(func=cmd_bench)

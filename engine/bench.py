@@ -68,3 +68,43 @@ def _row(model, dataset, steps, results, walls, published) -> str:
 def write_report(table: str, out: Path | None) -> None:
     if out:
         Path(out).write_text(table)
+
+
+def speed_table(models: list[str], iterations: int = 200, repeats: int = 3, threads: int = 1,
+                echo=lambda line: print(line, flush=True)) -> str:
+    """ms per train_step on ring8 for each method, relative to the GAN on the same networks.
+
+    "Same networks": every field the method's config shares with the GAN's (widths, depths, latent
+    size, batch size, learning rates) is set to the GAN's default; the rest keep the method's defaults.
+    The median of `repeats` timings of `iterations` steps each, after 20 warm-up steps, in one process.
+    """
+    import dataclasses
+
+    import torch
+
+    from engine.registry import load_dataset
+
+    torch.set_num_threads(threads)
+    data = load_dataset("ring8", 60_000, 0)
+    gan_defaults = dataclasses.asdict(MODELS["gan"].Config())
+    timings = {}
+    for name in ["gan", *[m for m in models if m != "gan"]]:
+        cls = MODELS[name]
+        shared = {f.name: gan_defaults[f.name] for f in dataclasses.fields(cls.Config) if f.name in gan_defaults}
+        torch.manual_seed(0)
+        model = cls(dataclasses.replace(cls.Config(), **shared), data.spec)
+        batches = torch.Generator().manual_seed(1)
+
+        def steps(n: int) -> float:
+            start = time.perf_counter()
+            for _ in range(n):
+                model.train_step(data.x[torch.randint(len(data.x), (model.config.batch_size,), generator=batches)])
+            return (time.perf_counter() - start) / n * 1000
+
+        steps(20)
+        timings[name] = statistics.median(steps(iterations) for _ in range(repeats))
+        echo(f"{name}: {timings[name]:.2f} ms per iteration")
+    rows = [f"| {name} | {ms:.2f} | {ms / timings['gan']:.2f}x |" for name, ms in timings.items()]
+    return ("| method | ms per iteration | relative to gan |\n|---|---|---|\n" + "\n".join(rows)
+            + f"\n\nring8, batch {gan_defaults['batch_size']}, {threads} torch thread(s), median of {repeats} x "
+              f"{iterations} steps\n")
