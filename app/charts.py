@@ -14,8 +14,12 @@ FINAL_METRICS = {"modes": "modes captured", "HQ %": "HQ samples (%)", "KL": "rev
 
 
 def _thin(frame: pd.DataFrame) -> pd.DataFrame:
-    stride = max(1, len(frame) // MAX_POINTS)
-    return frame.iloc[::stride] if stride > 1 else frame
+    """Every k-th row so at most MAX_POINTS remain, plus the last row (the curve must reach the newest step)."""
+    stride = -(-len(frame) // MAX_POINTS)
+    if stride <= 1:
+        return frame
+    rows = list(range(0, len(frame), stride))
+    return frame.iloc[rows if rows[-1] == len(frame) - 1 else [*rows, len(frame) - 1]]
 
 
 def _layout(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
@@ -85,7 +89,12 @@ def final_metrics_figure(runs: pd.DataFrame) -> go.Figure:
     for i, (_, run) in enumerate(runs.iterrows()):
         colour = COLOURS[i % len(COLOURS)]
         for col, metric in enumerate(FINAL_METRICS, start=1):
-            fig.add_trace(go.Bar(x=[run["run"]], y=[run[metric]], name=run["run"], legendgroup=run["run"],
-                                 showlegend=col == 1, marker_color=colour), row=1, col=col)
+            value = run[metric]
+            missing = value is None or pd.isna(value)
+            # a zero or missing bar is invisible: print every value on its bar
+            fig.add_trace(go.Bar(x=[run["run"]], y=[0 if missing else value], name=run["run"], legendgroup=run["run"],
+                                 showlegend=col == 1, marker_color=colour, text=["n/a" if missing else f"{value:.3g}"],
+                                 textposition="outside", cliponaxis=False), row=1, col=col)
     fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(rangemode="tozero")
     return _layout(fig, "", height=320)

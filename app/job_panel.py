@@ -73,7 +73,8 @@ def render(job_id: str, status: dict) -> None:
     """Everything about one job; cheap enough to redraw on every poll."""
     run_dir, state = status["run_dir"], status.get("state")
     data_name = run_data.run_config(run_dir).get("data", {}).get("name", "?")
-    fraction, text = run_data.progress(status)
+    train_rows, eval_rows = run_data.read_metrics(run_dir)
+    fraction, text = run_data.progress(run_data.freshest(status, train_rows))
     st.progress(fraction, text=text)
     state_banner(status)
     if "job_error" in st.session_state:
@@ -83,7 +84,6 @@ def render(job_id: str, status: dict) -> None:
                 disabled=state not in run_data.ACTIVE_STATES, width="stretch")
     resume.button("Resume", icon=":material/play_arrow:", on_click=act, args=(jobs.resume, job_id), key="resume",
                   disabled=not run_data.can_resume(status), width="stretch")
-    train_rows, eval_rows = run_data.read_metrics(run_dir)
     metric_tiles(eval_rows, data_name)
     left, right = st.columns(2)
     with left:

@@ -118,6 +118,20 @@ def progress(status: dict[str, Any]) -> tuple[float, str]:
     return (min(step / total, 1.0) if total else 0.0), text
 
 
+def freshest(status: dict[str, Any], train_rows: pd.DataFrame) -> dict[str, Any]:
+    """The status with step and elapsed from the newest loss record when that is newer.
+
+    The trainer rewrites status.json at most twice a second but logs losses every log_every
+    steps, so on a fast run the loss log is ahead and the progress bar should follow it.
+    """
+    if train_rows.empty or status.get("state") not in ACTIVE_STATES:
+        return status
+    last = train_rows.iloc[-1]
+    if int(last["step"]) <= int(status.get("step") or 0):
+        return status
+    return {**status, "step": int(last["step"]), "elapsed": float(last.get("elapsed", status.get("elapsed") or 0))}
+
+
 def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per MLflow run (engine.tracking.search_runs), newest first, in the columns the Runs page shows."""
     rows = []

@@ -15,6 +15,7 @@ if str(ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 st.set_page_config(page_title="ModeScope", page_icon=":material/scatter_plot:", layout="wide")
+st.set_option("client.toolbarMode", "minimal")  # a local research tool: no "Deploy" button
 
 pages = [
     st.Page("app_pages/train.py", title="Train", icon=":material/play_circle:", default=True),

@@ -54,11 +54,9 @@ def compare(chosen: pd.DataFrame, uri: str) -> None:
     else:
         st.caption(f"None of the selected runs logged {CURVES[metric]}.")
     st.markdown("**Final metrics**")
-    table, bars = st.columns([2, 3])
-    table.dataframe(chosen[["run", "method", "dataset", "step", "modes", "HQ %", "KL"]], hide_index=True,
-                    column_config=COLUMNS, placeholder="n/a")
-    with bars:
-        st.plotly_chart(charts.final_metrics_figure(chosen))
+    st.dataframe(chosen[["run", "method", "dataset", "state", "step", "modes", "HQ %", "KL"]], hide_index=True,
+                 column_config=COLUMNS, placeholder="n/a")
+    st.plotly_chart(charts.final_metrics_figure(chosen))
     st.markdown("**Latest samples**")
     shown = chosen.head(MAX_SAMPLE_PLOTS)
     for column, row in zip(st.columns(MAX_SAMPLE_PLOTS), shown.itertuples()):
