@@ -33,12 +33,12 @@ def load_history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def mlflow_ui_running() -> bool:
-    return run_data.mlflow_ui_running()
+def mlflow_ui_running(url: str) -> bool:
+    return run_data.mlflow_ui_running(url)
 
 
 def mlflow_link() -> None:
-    if mlflow_ui_running():
+    if mlflow_ui_running(run_data.MLFLOW_UI):
         st.link_button("Open MLflow UI", run_data.MLFLOW_UI, icon=":material/open_in_new:")
     else:
         st.caption("MLflow's own UI is not running; start it with `make mlflow-ui`.")

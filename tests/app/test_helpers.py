@@ -79,7 +79,8 @@ def test_runs_frame_and_filter(tmp_path):
     assert run_data.filter_runs(frame, ["vae"], []).empty
 
 
-def test_mlflow_ui_check_is_false_when_nothing_listens():
+def test_mlflow_ui_check(health_server):
+    assert run_data.mlflow_ui_running(health_server) is True
     assert run_data.mlflow_ui_running("http://127.0.0.1:9", timeout=0.2) is False
 
 

@@ -52,7 +52,10 @@ def wait_for(job_id: str, states: tuple[str, ...], timeout: float = 180) -> dict
     pytest.fail(f"job {job_id} did not reach {states} in {timeout} s: {jobs.status(job_id)}")
 
 
-def test_both_pages_render_without_runs(home):
+def test_both_pages_render_without_runs(home, monkeypatch):
+    from app import run_data
+
+    monkeypatch.setattr(run_data, "MLFLOW_UI", "http://127.0.0.1:9")  # nothing listens there, whatever runs on 5000
     at = open_app()
     assert [t.value for t in at.title] == ["Train"]
     assert at.number_input(key="train.steps").min == 1  # the range comes from the config metadata
@@ -62,6 +65,7 @@ def test_both_pages_render_without_runs(home):
     assert not at.exception, at.exception
     assert [t.value for t in at.title] == ["Runs"]
     assert "No runs yet" in texts(at.info)
+    assert "make mlflow-ui" in texts(at.caption)
 
 
 def test_launch_watch_and_find_run(home):
@@ -113,6 +117,18 @@ def test_stop_then_resume(home):
     finally:
         jobs.stop(job_id)
         wait_for(job_id, ("stopped", "failed", "finished"), timeout=120)
+
+
+def test_runs_page_links_to_a_running_mlflow_ui(home, health_server, monkeypatch):
+    from app import run_data
+
+    monkeypatch.setattr(run_data, "MLFLOW_UI", health_server)
+    at = open_app()
+    at.switch_page(RUNS_PAGE).run()
+    assert not at.exception, at.exception
+    link = at.get("link_button")[0]
+    assert link.proto.label == "Open MLflow UI" and link.proto.url == health_server
+    assert "make mlflow-ui" not in texts(at.caption)
 
 
 def test_bad_input_shows_one_error(home):
