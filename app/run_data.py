@@ -98,6 +98,13 @@ def true_means(data_name: str) -> np.ndarray | None:
     return None if dataset.spec.mixture is None else np.asarray(dataset.spec.mixture.means)
 
 
+def n_modes(eval_rows: pd.DataFrame, means: np.ndarray | None) -> int | None:
+    """How many modes the data has: from the evaluation records when they say, else from the true means."""
+    if "n_modes" in eval_rows and len(eval_rows) and pd.notna(eval_rows["n_modes"].iloc[-1]):
+        return int(eval_rows["n_modes"].iloc[-1])
+    return None if means is None else len(means)
+
+
 def format_duration(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "?"

@@ -6,13 +6,17 @@ at.run() again, as a browser's next poll would.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine import jobs
+from engine.config import build_run_config
+from engine.registry import MODELS
 
 APP = str(Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py")
 RUNS_PAGE = "app_pages/runs.py"
@@ -117,6 +121,57 @@ def test_stop_then_resume(home):
     finally:
         jobs.stop(job_id)
         wait_for(job_id, ("stopped", "failed", "finished"), timeout=120)
+
+
+def test_own_vectors_without_known_modes(home):
+    points = home / "points.npy"
+    np.save(points, np.random.default_rng(0).normal(size=(500, 2)).astype(np.float32))
+    at = open_app()
+    at.selectbox(key="data.choice").set_value("vectors:PATH (your own file)").run()
+    at.text_input(key="data.path").input(str(points))
+    fill_run(at, steps=50, eval_every=50)
+    job_id = launch(at)
+    assert wait_for(job_id, ("finished", "failed", "diverged"))["state"] == "finished"
+    at.run()
+    assert not at.exception, at.exception
+    assert [m.label for m in at.metric] == ["Mean error", "Std error"]
+    assert "has no known modes" in texts(at.caption)
+    assert at.get("plotly_chart")  # 2-D samples are drawn, with no modes to draw them over
+
+
+def _job_panel_script(status: dict) -> None:
+    from app import job_panel
+
+    job_panel.render("a-job", status)
+
+
+def test_high_dimensional_run_says_why_no_scatter(tmp_path):
+    """The panel on a hand-made hd1200 run directory (training one, even tiny, builds the 1200-D mixture)."""
+    run_dir = tmp_path / "run"
+    build_run_config(MODELS, {"model_name": "gan", "data": {"name": "hd1200"}}).save(run_dir / "config.json")
+    (run_dir / "metrics.jsonl").write_text(
+        json.dumps({"kind": "train", "step": 10, "elapsed": 1.0, "loss_d": 1.2, "loss_g": 0.8}) + "\n"
+        + json.dumps({"kind": "eval", "step": 10, "modes": 3.0, "hq_pct": 12.5, "reverse_kl": 0.4}) + "\n")
+    (run_dir / "samples").mkdir()
+    np.save(run_dir / "samples" / "latest.npy", np.zeros((100, 1200), dtype=np.float32))
+    status = {"state": "finished", "step": 10, "total": 10, "elapsed": 1.0, "message": "", "run_dir": str(run_dir)}
+    at = AppTest.from_function(_job_panel_script, args=(status,), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert "drawn for 2-D data only; hd1200 is 1200-D" in texts(at.caption)
+    assert [m.value for m in at.metric] == ["3", "12.5 %", "0.400"]
+    assert "Finished: 10 steps" in texts(at.success)
+
+
+def test_diverged_run_says_which_loss_and_step(home, monkeypatch):
+    monkeypatch.setenv("MODESCOPE_FAULT_NAN_AT_STEP", "30")  # the trainer's test hook, inherited by the job
+    at = open_app()
+    fill_run(at, steps=100, eval_every=50)
+    job_id = launch(at)
+    assert wait_for(job_id, ("finished", "failed", "diverged"))["state"] == "diverged"
+    at.run()
+    assert not at.exception, at.exception
+    assert len(at.error) == 1 and at.error[0].value.startswith("Diverged: loss_") and "step 30" in at.error[0].value
+    assert at.button(key="resume").disabled  # it would diverge again from the same checkpoint
 
 
 def test_runs_page_links_to_a_running_mlflow_ui(home, health_server, monkeypatch):
