@@ -38,6 +38,17 @@ def loss_figure(train: pd.DataFrame) -> go.Figure:
     return _layout(fig, "Losses")
 
 
+def stats_figure(train: pd.DataFrame, columns: list[str]) -> go.Figure:
+    """Other per-step quantities a method logs (sigma, entropy, acceptance rates), one panel each: scales differ."""
+    fig = make_subplots(rows=len(columns), cols=1, shared_xaxes=True, subplot_titles=columns, vertical_spacing=0.08)
+    rows = _thin(train)
+    for row, column in enumerate(columns, start=1):
+        fig.add_trace(go.Scatter(x=rows["step"], y=rows[column], mode="lines", name=column, showlegend=False,
+                                 line=dict(color=COLOURS[row % len(COLOURS)])), row=row, col=1)
+    fig.update_xaxes(title_text="step", row=len(columns), col=1)
+    return _layout(fig, "", height=max(240, 160 * len(columns)))
+
+
 def eval_figure(evals: pd.DataFrame) -> go.Figure:
     """Modes captured and HQ % against step, on two y axes."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])

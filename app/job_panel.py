@@ -98,14 +98,18 @@ def render(job_id: str, status: dict) -> None:
             title = f"Samples at step {step:,}" if step is not None else "Latest samples"
             st.plotly_chart(charts.samples_figure(samples, means, title))
     with right:
-        losses, modes = st.tabs(["Losses", "Mode metrics"])
-        with losses:
+        loss_columns, other_columns = run_data.train_columns(train_rows)
+        tabs = st.tabs(["Losses", "Mode metrics", *(["Other"] if other_columns else [])])
+        with tabs[0]:
             if train_rows.empty:
                 st.caption("Losses appear after the first log_every steps.")
             else:
                 st.plotly_chart(charts.loss_figure(train_rows))
-        with modes:
+        with tabs[1]:
             if "modes" in eval_rows:
                 st.plotly_chart(charts.eval_figure(eval_rows))
             else:
                 st.caption("Mode metrics are drawn once an evaluation of data with known modes exists.")
+        if other_columns:
+            with tabs[2]:
+                st.plotly_chart(charts.stats_figure(train_rows, other_columns))

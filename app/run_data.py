@@ -21,6 +21,7 @@ from engine.trainer import RunFiles
 
 ACTIVE_STATES = ("queued", "running", "stopping")
 MLFLOW_UI = "http://127.0.0.1:5000"
+MODE_CURVES = ("eval/modes", "eval/hq_pct", "eval/reverse_kl")
 
 
 def read_metrics(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -46,6 +47,19 @@ def _parse_metrics(path: str, mtime_ns: int, size: int) -> tuple[pd.DataFrame, p
             records.setdefault(record.pop("kind", "train"), []).append(record)
     frames = [pd.DataFrame(records[kind], columns=None if records[kind] else ["step"]) for kind in ("train", "eval")]
     return tuple(frame.sort_values("step").reset_index(drop=True) for frame in frames)
+
+
+def train_columns(train_rows: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(losses, other logged quantities) among the train records' columns, in logging order."""
+    names = [c for c in train_rows.columns if c not in ("step", "elapsed")]
+    return [c for c in names if c.startswith("loss")], [c for c in names if not c.startswith("loss")]
+
+
+def curve_keys(runs: list[dict[str, Any]]) -> list[str]:
+    """Every metric key the given MLflow runs logged: the mode metrics first, other evaluations, then training."""
+    keys = {key for run in runs for key in run["metrics"]}
+    first = [key for key in MODE_CURVES if key in keys]
+    return first + sorted(keys - set(first), key=lambda key: (not key.startswith("eval/"), key))
 
 
 def latest_eval(eval_rows: pd.DataFrame) -> dict[str, Any]:

@@ -8,8 +8,7 @@ import streamlit as st
 from app import charts, run_data
 from engine import tracking
 
-CURVES = {"eval/modes": "modes captured", "eval/hq_pct": "HQ %", "eval/reverse_kl": "reverse KL",
-          "train/loss_d": "loss_d", "train/loss_g": "loss_g"}
+NAMES = {"eval/modes": "modes captured", "eval/hq_pct": "HQ %", "eval/reverse_kl": "reverse KL"}
 MAX_SAMPLE_PLOTS = 4
 COLUMNS = {
     "step": st.column_config.NumberColumn(help="last step reached"),
@@ -44,15 +43,16 @@ def mlflow_link() -> None:
         st.caption("MLflow's own UI is not running; start it with `make mlflow-ui`.")
 
 
-def compare(chosen: pd.DataFrame, uri: str) -> None:
+def compare(chosen: pd.DataFrame, raw: list[dict], uri: str) -> None:
     """Overlaid curves, final metrics and the latest samples of the selected runs."""
     st.subheader(f"Comparing {len(chosen)} run{'s' if len(chosen) > 1 else ''}")
-    metric = st.selectbox("Curve", list(CURVES), format_func=CURVES.get, key="curve")
-    curves = {row.run: load_history(uri, row.run_id, metric) for row in chosen.itertuples()}
-    if any(curves.values()):
-        st.plotly_chart(charts.overlay_figure(curves, CURVES[metric]))
+    keys = run_data.curve_keys([run for run in raw if run["run_id"] in set(chosen["run_id"])])
+    if not keys:
+        st.caption("The selected runs have not logged any metric yet.")
     else:
-        st.caption(f"None of the selected runs logged {CURVES[metric]}.")
+        metric = st.selectbox("Curve", keys, format_func=lambda key: NAMES.get(key, key), key="curve")
+        curves = {row.run: load_history(uri, row.run_id, metric) for row in chosen.itertuples()}
+        st.plotly_chart(charts.overlay_figure(curves, NAMES.get(metric, metric)))
     st.markdown("**Final metrics**")
     st.dataframe(chosen[["run", "method", "dataset", "state", "step", "modes", "HQ %", "KL"]], hide_index=True,
                  column_config=COLUMNS, placeholder="n/a")
@@ -78,7 +78,8 @@ head.caption(f"Tracking store: `{uri}`")
 with link:
     mlflow_link()
 
-runs = run_data.runs_frame(load_runs(uri))
+raw_runs = load_runs(uri)
+runs = run_data.runs_frame(raw_runs)
 if runs.empty:
     st.info("No runs yet: launch one on the Train page.", icon=":material/info:")
     st.page_link("app_pages/train.py", label="Go to Train", icon=":material/play_circle:")
@@ -94,7 +95,7 @@ else:
         column_config=COLUMNS, placeholder="n/a")
     rows = [i for i in event.selection.rows if i < len(shown)]
     if rows:
-        compare(shown.iloc[rows], uri)
+        compare(shown.iloc[rows], raw_runs, uri)
     else:
         st.caption(f"{len(shown)} of {len(runs)} runs shown. Tick runs in the table's left column to overlay their "
                    "curves and compare their final metrics.")

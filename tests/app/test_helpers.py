@@ -29,6 +29,15 @@ def test_read_metrics_splits_kinds_and_skips_a_half_written_line(tmp_path):
     assert latest["modes"] == 3.0 and latest["reverse_kl"] is None  # NaN/null becomes None for the tiles
 
 
+def test_train_columns_and_curve_keys():
+    rows = pd.DataFrame({"step": [1], "elapsed": [0.1], "loss_d": [1.0], "sigma_mean": [0.5], "loss_g": [2.0]})
+    assert run_data.train_columns(rows) == (["loss_d", "loss_g"], ["sigma_mean"])
+    runs = [{"metrics": {"train/loss_g": 1.0, "eval/hq_pct": 9.0, "eval/modes": 8.0}},
+            {"metrics": {"train/entropy": 0.1, "eval/mean_error": 0.2}}]
+    assert run_data.curve_keys(runs) == ["eval/modes", "eval/hq_pct", "eval/mean_error", "train/entropy",
+                                         "train/loss_g"]
+
+
 def test_read_metrics_before_the_first_line(tmp_path):
     train, evals = run_data.read_metrics(tmp_path / "not-started")
     assert train.empty and evals.empty and run_data.latest_eval(evals) == {}
@@ -94,6 +103,7 @@ def test_figures_build(means):
     assert len(thinned) <= charts.MAX_POINTS + 1 and thinned[-1] == 4999
     evals = pd.DataFrame({"step": [100, 200], "modes": [1.0, 3.0], "hq_pct": [10.0, 60.0]})
     assert len(charts.eval_figure(evals).data) == 2
+    assert len(charts.stats_figure(train.assign(sigma_mean=0.1, entropy=2.0), ["sigma_mean", "entropy"]).data) == 2
     assert len(charts.overlay_figure({"a": [(1, 0.5), (2, 0.6)], "b": [(1, 0.1)]}, "modes").data) == 2
     runs = pd.DataFrame({"run": ["a", "b"], "modes": [8.0, 1.0], "HQ %": [90.0, 5.0], "KL": [0.01, None]})
     bars = charts.final_metrics_figure(runs)

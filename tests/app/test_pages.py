@@ -15,7 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine import jobs
-from engine.config import build_run_config
+from engine.config import build_run_config, describe_fields
 from engine.registry import MODELS
 
 APP = str(Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py")
@@ -72,6 +72,22 @@ def test_both_pages_render_without_runs(home, monkeypatch):
     assert "make mlflow-ui" in texts(at.caption)
 
 
+@pytest.mark.parametrize("method", sorted(MODELS))
+def test_method_form_comes_from_config_metadata(home, method):
+    at = open_app()
+    at.selectbox(key="method").set_value(method).run()
+    assert not at.exception, at.exception
+    for field in describe_fields(MODELS[method].Config):
+        key = f"model.{method}.{field['name']}"
+        widget = next(w for kind in ("number_input", "selectbox", "text_input", "checkbox")
+                      for w in getattr(at, kind) if w.key == key)
+        if "range" in field:
+            assert (widget.min, widget.max) == tuple(field["range"]), key
+        if "choices" in field:
+            assert widget.options == [str(c) for c in field["choices"]], key
+        assert widget.value == field["default"], key
+
+
 def test_launch_watch_and_find_run(home):
     at = open_app()
     fill_run(at, steps=100, eval_every=50)
@@ -99,6 +115,8 @@ def test_launch_watch_and_find_run(home):
     at.run()
     assert not at.exception, at.exception
     assert "Comparing 1 run" in texts(at.subheader)
+    assert at.selectbox(key="curve").options[:2] == ["modes captured", "HQ %"]  # KL only once it is defined
+    assert "train/loss_g" in at.selectbox(key="curve").options
 
 
 def test_stop_then_resume(home):
