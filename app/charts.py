@@ -53,12 +53,15 @@ def eval_figure(evals: pd.DataFrame) -> go.Figure:
     """Modes captured and HQ % against step, on two y axes."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     if "modes" in evals:
-        fig.add_trace(go.Scatter(x=evals["step"], y=evals["modes"], mode="lines+markers", name="modes"))
+        fig.add_trace(go.Scatter(x=evals["step"], y=evals["modes"], mode="lines+markers", name="modes",
+                                 line=dict(color=COLOURS[0])))
     if "hq_pct" in evals:
-        fig.add_trace(go.Scatter(x=evals["step"], y=evals["hq_pct"], mode="lines+markers", name="HQ %"),
-                      secondary_y=True)
+        fig.add_trace(go.Scatter(x=evals["step"], y=evals["hq_pct"], mode="lines+markers", name="HQ %",
+                                 line=dict(color=COLOURS[1], dash="dot")), secondary_y=True)
     fig.update_yaxes(title_text="modes", rangemode="tozero", secondary_y=False)
-    fig.update_yaxes(title_text="HQ %", range=[0, 100], secondary_y=True)
+    # its own ticks (0, 20, ... 100), not ticks synced to the modes axis' gridlines
+    fig.update_yaxes(title_text="HQ %", range=[0, 100], tickmode="linear", dtick=20, showgrid=False,
+                     secondary_y=True)
     fig.update_xaxes(title_text="step")
     return _layout(fig, "Mode metrics")
 

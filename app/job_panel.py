@@ -71,7 +71,11 @@ def metric_tiles(evals: pd.DataFrame, data_name: str, n_modes: int | None) -> No
 def render(job_id: str, status: dict) -> None:
     """Everything about one job; cheap enough to redraw on every poll."""
     run_dir, state = status["run_dir"], status.get("state")
-    data_name = run_data.run_config(run_dir).get("data", {}).get("name", "?")
+    config = run_data.run_config(run_dir)
+    data_name = config.get("data", {}).get("name", "?")
+    train = config.get("train", {})
+    st.caption(f"{config.get('model_name', '?')} on {data_name} · seed {train.get('seed', '?')} · "
+               f"device {status.get('device') or train.get('device', '?')}")
     train_rows, eval_rows = run_data.read_metrics(run_dir)
     fraction, text = run_data.progress(run_data.freshest(status, train_rows))
     st.progress(fraction, text=text)
