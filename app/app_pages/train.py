@@ -10,6 +10,7 @@ from app import forms, job_panel, run_data
 from engine import jobs
 from engine.config import ConfigError, DataConfig, TrainConfig, build_run_config
 from engine.registry import DATA_SCHEMES, DATASETS, MODELS, load_dataset
+from engine.trainer import pick_device
 
 MAIN_TRAIN_FIELDS = ["steps", "seed", "device", "eval_every"]
 POLL_SECONDS = 1.5
@@ -21,8 +22,10 @@ def launch(raw: dict) -> None:
         cfg = build_run_config(MODELS, raw)
         if cfg.data.name.endswith(":"):
             raise ConfigError(f"data.name={cfg.data.name!r} needs a file path after the colon")
-        if cfg.data.name not in DATASETS:  # a user's file: say what is wrong with it now, not from inside the job
+        # say what is wrong now rather than from inside the job: a user's file, a missing GPU
+        if cfg.data.name not in DATASETS:
             load_dataset(cfg.data.name, cfg.data.n_train, cfg.data.seed)
+        pick_device(cfg.train.device)
         job_id = jobs.launch(cfg)
     except (ConfigError, OSError) as exc:
         st.error(str(exc), icon=":material/error:")

@@ -106,11 +106,19 @@ def test_launch_watch_and_find_run(home):
     assert "Evaluated at step 100" in texts(at.caption)
     assert at.button(key="resume").disabled and at.button(key="stop").disabled
 
+    # Close detaches the tab; the recent-jobs box brings the job back
+    next(b for b in at.button if b.label == "Close").click().run()
+    assert "job" not in at.query_params and "No job yet" in texts(at.info)
+    at.selectbox(key="recent").select(job_id).run()
+    assert at.query_params["job"] == job_id and "Finished: 100 steps" in texts(at.success)
+
     at.switch_page(RUNS_PAGE).run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value
     assert list(table["run"]) == [job_id]
     assert table.loc[0, "state"] == "finished" and table.loc[0, "steps"] == 100
+    at.multiselect(key="filter_method").select("gan").run()
+    assert list(at.dataframe[0].value["run"]) == [job_id]
     at.session_state["runs_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
     assert not at.exception, at.exception
@@ -211,6 +219,19 @@ def test_bad_input_shows_one_error(home):
     at.button[0].click().run()
     assert not at.exception, at.exception
     assert len(at.error) == 1 and "missing.npy does not exist" in at.error[0].value
+    assert jobs.list_jobs() == []
+
+
+def test_missing_gpu_is_an_error_before_launch(home):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA, so device=cuda is valid")
+    at = open_app()
+    at.selectbox(key="train.device").set_value("cuda")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert len(at.error) == 1 and "no CUDA device" in at.error[0].value
     assert jobs.list_jobs() == []
 
 

@@ -99,6 +99,9 @@ def test_launch_watch_and_find_run_in_browser(app_url: str, home: Path):
             page.wait_for_url("**/?job=*", timeout=30 * MS)
             job_id = page.url.split("job=")[1]
             expect(page.get_by_text("elapsed", exact=False).first).to_be_visible(timeout=120 * MS)
+            expect(page.get_by_text("Evaluated at step")).to_be_visible(timeout=120 * MS)
+            expect(page.get_by_text("Modes captured")).to_be_visible(timeout=30 * MS)
+            page.wait_for_timeout(500)  # the panel redraws top-down; let the charts catch up with the header
             page.screenshot(path=SHOTS / "02-running.png", full_page=True)
             expect(page.get_by_text("Finished: 300 steps")).to_be_visible(timeout=180 * MS)
             expect(page.get_by_text("step 300 / 300")).to_be_visible(timeout=30 * MS)
