@@ -25,7 +25,10 @@ MODE_CURVES = ("eval/modes", "eval/hq_pct", "eval/reverse_kl")
 
 
 def read_metrics(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(train rows, eval rows) of a run's metrics.jsonl, each sorted by step; empty frames before the first line."""
+    """(train rows, eval rows) of a run's metrics.jsonl, sorted by step; empty before the first line.
+
+    The frames are cached and shared between callers: read them, never modify them.
+    """
     path = RunFiles(Path(run_dir)).metrics
     try:
         stat = path.stat()
@@ -135,7 +138,8 @@ def progress(status: dict[str, Any]) -> tuple[float, str]:
     if elapsed is not None:
         text += f" · elapsed {format_duration(elapsed)}"
     if status.get("state") == "running" and step > 0 and elapsed:
-        text += f" · about {format_duration(elapsed / step * (total - step))} left"
+        left = elapsed / step * (total - step)
+        text += f" · about {format_duration(left)} left" if left >= 1 else " · almost done"
     return (min(step / total, 1.0) if total else 0.0), text
 
 
