@@ -51,5 +51,5 @@ def sample_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
         "std_error": float(np.linalg.norm(x[finite].std(0) - reference.std(0))) if finite.any() else np.nan,
     }
     if data.spec.mixture is not None:
-        out.update(mode_metrics(x, data.spec.mixture))
+        out.update(mode_metrics(x, data.spec.mixture), n_modes=float(data.spec.mixture.n_modes))
     return out

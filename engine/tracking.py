@@ -76,7 +76,7 @@ class Tracker:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        self._buffer += [Metric(k, float(v), now, step) for k, v in metrics.items() if v == v]
+        self._buffer += [Metric(k, float(v), now, step) for k, v in metrics.items()]  # NaN is stored as NaN
         if len(self._buffer) >= 500 or time.monotonic() - self._last_flush > 5:
             self.flush()
 

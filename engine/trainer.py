@@ -61,10 +61,12 @@ def pick_device(name: str) -> torch.device:
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())}
+    if not available[name]:
         from engine.config import ConfigError
 
-        raise ConfigError("train.device=cuda but no CUDA device is available")
+        raise ConfigError(f"train.device={name} but no {name.upper()} device is available")
     return torch.device(name)
 
 
@@ -215,8 +217,8 @@ def _evaluate(model, dataset, cfg, files, step, metrics_log, tracker) -> dict:
     write_atomic(files.eval, json.dumps({"step": step, "n": len(x), **_jsonable(metrics)}, indent=2))
     files.samples.mkdir(exist_ok=True)
     if x.shape[1] <= LOW_DIM_SAMPLES:
-        np.save(files.samples / f"step_{step:08d}.npy", x)
-    np.save(files.samples / "latest.npy", x[:2500])
+        _save_array(files.samples / f"step_{step:08d}.npy", x)
+    _save_array(files.samples / "latest.npy", x[:2500])
     if tracker:
         tracker.log_metrics({f"eval/{k}": v for k, v in metrics.items()}, step)
         if x.shape[1] == 2:
@@ -226,6 +228,14 @@ def _evaluate(model, dataset, cfg, files, step, metrics_log, tracker) -> dict:
             tracker.log_image(scatter_png(x, means, f"{cfg.model_name} on {dataset.spec.name}, step {step}"),
                               key="samples", step=step)
     return metrics
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    """np.save through a temporary file and a rename: the app never reads half an array."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as handle:
+        np.save(handle, array)
+    tmp.replace(path)
 
 
 def _restore(ckpt: dict, model, batches: torch.Generator) -> tuple[int, float, str | None]:

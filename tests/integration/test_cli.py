@@ -52,7 +52,7 @@ def test_train_writes_eval_and_an_mlflow_run(home):
     assert result.returncode == 0, result.stderr
     evaluation = json.loads((out / "eval.json").read_text())
     assert evaluation["step"] == 200 and evaluation["n"] == 2500
-    assert 0 <= evaluation["modes"] <= 8 and 0 <= evaluation["hq_pct"] <= 100
+    assert 0 <= evaluation["modes"] <= evaluation["n_modes"] == 8 and 0 <= evaluation["hq_pct"] <= 100
     status = json.loads((out / "status.json").read_text())
     assert status["state"] == "finished" and status["step"] == 200 and status["device"] == "cpu"
 
