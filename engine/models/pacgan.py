@@ -34,7 +34,7 @@ class PacGANConfig(Section):
     pack: int = param(2, range=(1, 16), search=(1, 4),
                       help="m, samples per discriminator input (PacGAN Table 1: PacGAN2/3/4; 1 is the GAN)")
     latent_dim: int = param(256, range=(1, 4096), search=(2, 512, "log"),
-                            help="z dimension (as GANConfig; PacGAN's own 2-D setting uses 2)")
+                            help="z dimension (as GANConfig; the ring8/grid25 presets use PacGAN's own 2)")
     g_hidden: int = param(128, range=(1, 8192), help="generator hidden width (VEEGAN notebook: 128)")
     g_depth: int = param(2, range=(1, 16), help="generator hidden layers (VEEGAN notebook: 2)")
     d_hidden: int = param(128, range=(1, 8192), help="discriminator hidden width (VEEGAN notebook: 128)")
@@ -55,23 +55,22 @@ class PacGANConfig(Section):
                               f"{prefix}.pack={self.pack} (each pack holds {self.pack} samples)")
 
 
-# PacGAN's own 2-D setting (fjxmlzn/PacGAN synthetic_data_experiments/2D*_GAN&PacGAN/config.py and
-# pacgan_task.py): z 2-d, G 4 x 400, D 3 x 200, Adam 1e-4 with beta1 0.8, 100 packs per batch.
-# Approximated with engine.nets.mlp: ReLU instead of their 5-piece maxout D and batch-normalised G.
-_PACGAN_2D = {"latent_dim": 2, "g_hidden": 400, "g_depth": 4, "d_hidden": 200, "d_depth": 3,
-              "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.8, "batch_size": 200}
-
-
 class PacGAN(GenerativeModel):
     Config = PacGANConfig
-    PRESETS = {}
+    # PacGAN's own 2-D setting (fjxmlzn/PacGAN synthetic_data_experiments/2D*_GAN&PacGAN/config.py) has z 2-d,
+    # G 4 x 400 ReLU + BN, D 3 x 200 maxout, Adam 1e-4 / beta1 0.8, 100 packs a batch, 400 epochs of 100k
+    # (400k steps). Its z dimension is kept; its slower nets and lr need far more than a 20k-step run.
+    PRESETS = {
+        "ring8": {"latent_dim": 2},   # PacGAN config num_zdim = 2 (Table 1 setting)
+        "grid25": {"latent_dim": 2},  # PacGAN config num_zdim = 2 (Table 1 setting)
+    }
 
     def __init__(self, config: PacGANConfig, spec: DataSpec):
         super().__init__(config, spec)
         c = config
         dim = spec.shape[0]
         self.generator = mlp(c.latent_dim, dim, c.g_hidden, c.g_depth, c.activation)
-        # the only change to the GAN: the discriminator's input is a pack of m samples (PacGAN section 3)
+        # the only change to the GAN: the discriminator's input is a pack of m samples (PacGAN's packing)
         self.discriminator = mlp(c.pack * dim, 1, c.d_hidden, c.d_depth, c.activation)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2))
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2))
@@ -87,7 +86,8 @@ class PacGAN(GenerativeModel):
         real = pack_samples(x, m)                              # (B/m, m*D)
         fake = pack_samples(self.generator(self._noise(x.shape[0])), m)
         ones = torch.ones(real.shape[0], 1, device=x.device)
-        # 1. discriminator step on packs: max log D(x_1..x_m) + log(1 - D(G(z_1)..G(z_m))) (PacGAN eq. 1)
+        # 1. discriminator step on packs: max log D(x_1..x_m) + log(1 - D(G(z_1)..G(z_m)))
+        #    (the GAN objective on packed inputs, as in the official code's bricks.py)
         loss_d = logistic_loss(self.discriminator(real), self.discriminator(fake.detach()))
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()

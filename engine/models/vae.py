@@ -47,8 +47,10 @@ class VAEConfig(Section):
     e_hidden: int = param(128, range=(1, 8192), help="encoder hidden width (mirrors the decoder)")
     e_depth: int = param(2, range=(0, 16), help="encoder hidden layers (mirrors the decoder; 0 = linear)")
     activation: str = param("relu", choices=tuple(ACTIVATIONS), help="hidden activation")
-    sigma_init: float = param(1.0, range=(1e-4, 100.0),
-                              help="initial observation sigma, every dimension (data of unit scale)")
+    sigma_init: float = param(0.3133, range=(1e-4, 100.0),
+                              help="initial observation sigma, every dimension: softplus(-1), PresGAN's "
+                                   "logsigma_init (PresGAN's VAE baseline shares its decoder); 1.0 collapses "
+                                   "the posterior on ring8")
     sigma_min: float = param(1e-4, range=(0.0, 10.0),
                              help="floor added to softplus so the Gaussian NLL stays finite")
     batch_size: int = param(500, range=(1, 65_536), help="minibatch size (as the GAN: 500)")
@@ -61,7 +63,8 @@ class VAEConfig(Section):
 
     def check(self, prefix: str) -> None:
         if self.sigma_init <= self.sigma_min:
-            raise ConfigError(f"{prefix}.sigma_init={self.sigma_init} must be above {prefix}.sigma_min={self.sigma_min}")
+            raise ConfigError(f"{prefix}.sigma_init={self.sigma_init} must be above "
+                              f"{prefix}.sigma_min={self.sigma_min}")
 
 
 class VAE(GenerativeModel):
