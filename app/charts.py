@@ -112,3 +112,103 @@ def final_metrics_figure(runs: pd.DataFrame) -> go.Figure:
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(rangemode="tozero")
     return _layout(fig, "", height=320)
+
+
+def project_2d(samples: np.ndarray, means: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """High-dimensional samples and means on a plane, for drawing only: their first two principal components.
+
+    The plane is fitted to the true means when known, so it is the same for every run and step of a
+    data set and a collapsed run shows as modes left empty; otherwise to the samples.
+    """
+    from sklearn.decomposition import PCA
+
+    samples = np.asarray(samples, dtype=np.float64)
+    samples = samples[np.isfinite(samples).all(axis=1)]
+    pca = PCA(n_components=2).fit(means if means is not None and len(means) > 2 else samples)
+    return pca.transform(samples), None if means is None else pca.transform(means)
+
+
+def _log_density(samples: np.ndarray, limit: float, size: int = 120) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, log10 density) of a Gaussian KDE of the samples on a grid over their own extent (for drawing only).
+
+    The grid spans the samples, not the frame, so a collapsed run's small blob still gets a fine grid;
+    it stops at +-limit so a few far outliers cannot stretch it.
+    """
+    from scipy.stats import gaussian_kde
+
+    points = samples[:2_000]  # enough for a contour, and quick
+    # a narrow kernel (0.15 of the data's spread): Scott's rule would smear ring8's modes into one ring
+    kde = gaussian_kde(points.T, bw_method=0.15)
+    low, high = points.min(axis=0), points.max(axis=0)
+    pad = 4 * np.sqrt(np.diag(kde.covariance))  # the kernel's reach at three decades below its peak
+    x, y = (np.linspace(max(low[i] - pad[i], -limit), min(high[i] + pad[i], limit), size) for i in (0, 1))
+    grid_x, grid_y = np.meshgrid(x, y)
+    density = kde(np.vstack([grid_x.ravel(), grid_y.ravel()])).reshape(size, size)
+    return x, y, np.log10(density + 1e-300)
+
+
+def density_figure(samples: np.ndarray, means: np.ndarray | None, title: str, height: int = 460) -> go.Figure:
+    """2-D samples over a density contour (log scale, three decades) and the numbered true modes.
+
+    The modes carry the numbers of mode_histogram_figure's bars, so a missing bar can be found on the plane.
+    A log scale because one collapsed mode can hold a hundred times the density of the rest.
+    """
+    fig = go.Figure()
+    finite = samples[np.isfinite(samples).all(axis=1)]
+    reach = np.abs(means).max() if means is not None else np.abs(finite).max(initial=1.0)
+    span = float(reach) * 1.5 + 1e-6
+    if len(finite) > 2:
+        x, y, log_density = _log_density(finite, 2 * span)
+        top = float(log_density.max())
+        scale = [[0.0, "rgba(255,255,255,0)"], [0.2, "rgba(158,154,200,0.35)"], [1.0, "rgba(63,0,125,0.6)"]]
+        fig.add_trace(go.Contour(x=x, y=y, z=log_density, name="density", colorscale=scale, zmin=top - 3,
+                                 zmax=top, showscale=False, hoverinfo="skip", line=dict(width=0.4),
+                                 contours=dict(start=top - 3, end=top, size=0.5, coloring="fill")))
+    fig.add_trace(go.Scattergl(x=finite[:, 0], y=finite[:, 1], mode="markers", name="samples",
+                               marker=dict(size=2, opacity=0.4, color="#1f77b4")))
+    if means is not None:
+        # WebGL too: WebGL traces are drawn above SVG ones, and the modes must stay on top of the samples
+        fig.add_trace(go.Scattergl(x=means[:, 0], y=means[:, 1], mode="markers+text", name="true modes",
+                                   text=[str(k) for k in range(len(means))], textposition="top right",
+                                   textfont=dict(size=10, color="#d62728"),
+                                   marker=dict(symbol="x", size=10, color="#d62728", line=dict(width=1, color="white"))))
+        fig.update_xaxes(range=[-span, span])
+        fig.update_yaxes(range=[-span, span])
+    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return _layout(fig, title, height)
+
+
+def mode_histogram_figure(counts: pd.DataFrame, title: str, height: int = 360) -> go.Figure:
+    """HQ samples per mode (share of all HQ samples) beside each mode's true weight, as grouped bars."""
+    fig = go.Figure()
+    modes = [str(m) for m in counts["mode"]]
+    fig.add_trace(go.Bar(x=modes, y=counts["share"], name="HQ samples", marker_color="#1f77b4",
+                         customdata=counts["hq_samples"], hovertemplate="mode %{x}: %{y:.1%} (%{customdata})"))
+    fig.add_trace(go.Bar(x=modes, y=counts["weight"], name="true weight", marker_color="#d62728", opacity=0.55,
+                         hovertemplate="mode %{x}: weight %{y:.1%}"))
+    fig.update_layout(barmode="group", bargap=0.25)
+    fig.update_xaxes(title_text="mode", type="category")
+    fig.update_yaxes(title_text="share", tickformat=".0%", rangemode="tozero")
+    return _layout(fig, title, height)
+
+
+def mode_curves_figure(evals: pd.DataFrame, n_modes: int | None = None) -> go.Figure:
+    """Modes captured, HQ % and reverse KL against step, one panel each; noisy_* figures dashed beside them."""
+    panels = {"modes": "modes captured", "hq_pct": "HQ %", "reverse_kl": "reverse KL"}
+    fig = make_subplots(rows=1, cols=3, subplot_titles=list(panels.values()), horizontal_spacing=0.07)
+    rows = _thin(evals)
+    for col, key in enumerate(panels, start=1):
+        for prefix, dash, name in (("", "solid", "G(z)"), ("noisy_", "dash", "G(z) + sigma·eps")):
+            if f"{prefix}{key}" not in rows:
+                continue
+            colour = COLOURS[0] if not prefix else COLOURS[1]
+            fig.add_trace(go.Scatter(x=rows["step"], y=rows[f"{prefix}{key}"], mode="lines+markers", name=name,
+                                     legendgroup=name, showlegend=col == 1 and "noisy_modes" in rows,
+                                     marker=dict(size=4), line=dict(color=colour, dash=dash)), row=1, col=col)
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(rangemode="tozero")
+    if n_modes:  # the true number of modes as the panel's ceiling
+        fig.update_yaxes(range=[0, n_modes * 1.05], row=1, col=1)
+    fig.update_yaxes(range=[0, 100], row=1, col=2)
+    _layout(fig, "", height=320)
+    return fig.update_layout(legend=dict(y=-0.32), margin=dict(b=40))  # below the "step" titles

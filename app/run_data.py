@@ -16,6 +16,9 @@ import numpy as np
 import pandas as pd
 
 from engine.config import ConfigError
+from engine.data.synthetic import Mixture
+from engine.metrics.modes import mode_histogram
+from engine.paths import runs_dir, var_dir
 from engine.registry import load_dataset
 from engine.trainer import RunFiles
 
@@ -106,13 +109,35 @@ def run_config(run_dir: str | Path) -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=32)
-def true_means(data_name: str) -> np.ndarray | None:
-    """The data set's true mode means (K, D), or None when its modes are unknown (a user's vectors)."""
+def mixture(data_name: str) -> Mixture | None:
+    """The data set's true mixture, or None when its modes are unknown (a user's vectors, a missing file)."""
     try:
-        dataset = load_dataset(data_name, 100, 0)  # the means do not depend on how many points are drawn
+        dataset = load_dataset(data_name, 100, 0)  # the mixture does not depend on how many points are drawn
     except (ConfigError, OSError):
         return None
-    return None if dataset.spec.mixture is None else np.asarray(dataset.spec.mixture.means)
+    return dataset.spec.mixture
+
+
+def true_means(data_name: str) -> np.ndarray | None:
+    """The data set's true mode means (K, D), or None when its modes are unknown."""
+    found = mixture(data_name)
+    return None if found is None else np.asarray(found.means)
+
+
+def mode_counts(samples: np.ndarray, data_name: str) -> pd.DataFrame | None:
+    """HQ samples per true mode beside the mode's weight, both as shares; None when the modes are unknown.
+
+    The share is over HQ samples, the histogram reverse KL compares with the weights.
+    """
+    found = mixture(data_name)
+    if found is None or samples.shape[1] != found.means.shape[1]:
+        return None
+    samples = np.asarray(samples)
+    counts = mode_histogram(samples[np.isfinite(samples).all(axis=1)], found)
+    total = counts.sum()
+    return pd.DataFrame({"mode": np.arange(len(counts)), "hq_samples": counts,
+                         "share": counts / total if total else np.zeros(len(counts)),
+                         "weight": np.asarray(found.weights, dtype=float)})
 
 
 def n_modes(eval_rows: pd.DataFrame, means: np.ndarray | None) -> int | None:
@@ -120,6 +145,48 @@ def n_modes(eval_rows: pd.DataFrame, means: np.ndarray | None) -> int | None:
     if "n_modes" in eval_rows and len(eval_rows) and pd.notna(eval_rows["n_modes"].iloc[-1]):
         return int(eval_rows["n_modes"].iloc[-1])
     return None if means is None else len(means)
+
+
+def explore_runs() -> pd.DataFrame:
+    """Every run directory the Explore page can open, newest first: var/runs/<id> and var/bench/<suite>/<run>.
+
+    `key` names the run relative to var/ (a job id alone for var/runs), short enough for the URL.
+    """
+    dirs = [*runs_dir().glob("*/config.json"), *(var_dir() / "bench").glob("*/*/config.json")]
+    rows = []
+    for config_path in dirs:
+        run_dir = config_path.parent
+        config = run_config(run_dir)
+        try:
+            mtime = config_path.stat().st_mtime
+        except OSError:  # deleted while listing
+            continue
+        rows.append({"key": run_key(run_dir), "method": config.get("model_name", "?"),
+                     "dataset": config.get("data", {}).get("name", "?"),
+                     "seed": config.get("train", {}).get("seed"), "run_dir": str(run_dir), "mtime": mtime})
+    frame = pd.DataFrame(rows, columns=["key", "method", "dataset", "seed", "run_dir", "mtime"])
+    return frame.sort_values("mtime", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def run_key(run_dir: str | Path) -> str | None:
+    """The Explore page's name of a run directory: its job id under var/runs, else its path under var/.
+
+    None for a directory outside var/ (the page opens nothing outside the store).
+    """
+    path, var = Path(run_dir).resolve(), var_dir().resolve()
+    if path.parent == runs_dir().resolve():
+        return path.name
+    relative = path.relative_to(var).as_posix() if path.is_relative_to(var) else ""
+    return relative if "/" in relative else None
+
+
+def resolve_run(key: str) -> Path | None:
+    """The run directory a key from run_key names, if it exists and lies inside var/ (keys come from URLs)."""
+    base = runs_dir() if "/" not in key else var_dir()
+    path = (base / key).resolve()
+    if not path.is_relative_to(var_dir().resolve()) or not RunFiles(path).config.exists():
+        return None
+    return path
 
 
 def format_duration(seconds: float | None) -> str:
@@ -173,20 +240,25 @@ def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
             "state": status.get("state") or tags.get("state") or run["status"].lower(),
             "step": status.get("step"),
             "steps": _to_int(params.get("train.steps")),
+            "seed": _to_int(params.get("train.seed")),
             "modes": modes,
             "HQ %": metrics.get("eval/hq_pct"),
             # reverse KL is undefined with no HQ sample; MLflow then still holds an older value
             "KL": None if modes == 0 else metrics.get("eval/reverse_kl"),
+            # G(z) + sigma * eps, beside the generator mean's figures (models with an observation sigma)
+            "noisy modes": metrics.get("eval/noisy_modes"),
+            "noisy HQ %": metrics.get("eval/noisy_hq_pct"),
+            "noisy KL": None if metrics.get("eval/noisy_modes") == 0 else metrics.get("eval/noisy_reverse_kl"),
             "started": pd.to_datetime(run["start_time"], unit="ms") if run.get("start_time") else None,
             "run_id": run["run_id"],
             "run_dir": run_dir,
         })
-    columns = ["run", "method", "dataset", "state", "step", "steps", "modes", "HQ %", "KL", "started", "run_id",
-               "run_dir"]
+    columns = ["run", "method", "dataset", "state", "step", "steps", "seed", "modes", "HQ %", "KL", "noisy modes",
+               "noisy HQ %", "noisy KL", "started", "run_id", "run_dir"]
     frame = pd.DataFrame(rows, columns=columns)
-    for column in ("modes", "HQ %", "KL"):
+    for column in ("modes", "HQ %", "KL", "noisy modes", "noisy HQ %", "noisy KL"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    for column in ("step", "steps"):
+    for column in ("step", "steps", "seed"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
     return frame
 
@@ -199,6 +271,18 @@ def filter_runs(frame: pd.DataFrame, methods: list[str], datasets: list[str]) ->
     if datasets:
         keep &= frame["dataset"].isin(datasets)
     return frame[keep].reset_index(drop=True)
+
+
+def compare_labels(runs: pd.DataFrame) -> list[str]:
+    """Short, distinct names for compared runs: the method and seed, the dataset when several are compared,
+    and the run's own name where that still leaves two alike."""
+    several_datasets = runs["dataset"].nunique() > 1
+    labels = []
+    for run in runs.itertuples():
+        label = run.method + ("" if pd.isna(run.seed) else f" s{run.seed}")
+        labels.append(f"{label} · {run.dataset}" if several_datasets else label)
+    counts = pd.Series(labels).value_counts()
+    return [label if counts[label] == 1 else f"{label} ({run})" for label, run in zip(labels, runs["run"])]
 
 
 def mlflow_ui_running(url: str = MLFLOW_UI, timeout: float = 0.3) -> bool:

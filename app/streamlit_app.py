@@ -20,5 +20,6 @@ st.set_option("client.toolbarMode", "minimal")  # a local research tool: no "Dep
 pages = [
     st.Page("app_pages/train.py", title="Train", icon=":material/play_circle:", default=True),
     st.Page("app_pages/runs.py", title="Runs", icon=":material/table_chart:"),
+    st.Page("app_pages/explore.py", title="Explore", icon=":material/insights:"),
 ]
 st.navigation(pages).run()

@@ -1,4 +1,4 @@
-"""Runs: every MLflow run in a table; filter it, select runs to overlay their curves and compare final metrics."""
+"""Runs: every MLflow run in a table; filter it, select runs to compare curves, final metrics and samples."""
 
 from __future__ import annotations
 
@@ -9,13 +9,19 @@ from app import charts, run_data
 from engine import tracking
 
 NAMES = {"eval/modes": "modes captured", "eval/hq_pct": "HQ %", "eval/reverse_kl": "reverse KL"}
-MAX_SAMPLE_PLOTS = 4
+MAX_SAMPLE_PLOTS = 8
+SAMPLES_PER_ROW = 4
+NOISY_COLUMNS = ["noisy modes", "noisy HQ %", "noisy KL"]
 COLUMNS = {
     "step": st.column_config.NumberColumn(help="last step reached"),
     "steps": st.column_config.NumberColumn(help="steps the run was set up for"),
     "modes": st.column_config.NumberColumn(format="%d", help="modes captured at the last evaluation"),
     "HQ %": st.column_config.NumberColumn(format="%.1f", help="share of high-quality samples"),
     "KL": st.column_config.NumberColumn(format="%.3f", help="reverse KL; n/a while no sample is high quality"),
+    "noisy modes": st.column_config.NumberColumn(format="%d", help="modes captured by G(z) + sigma·eps"),
+    "noisy HQ %": st.column_config.NumberColumn(format="%.1f", help="HQ share of G(z) + sigma·eps"),
+    "noisy KL": st.column_config.NumberColumn(format="%.3f", help="reverse KL of G(z) + sigma·eps"),
+    "id": st.column_config.TextColumn("run id"),
     "started": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
 }
 
@@ -43,32 +49,49 @@ def mlflow_link() -> None:
         st.caption("MLflow's own UI is not running; start it with `make mlflow-ui`.")
 
 
+def sample_grid(chosen: pd.DataFrame, labels: list[str]) -> None:
+    """The newest samples of each run, SAMPLES_PER_ROW to a row, titled like the curves, each linking to Explore."""
+    shown = list(zip(labels, chosen.itertuples()))[:MAX_SAMPLE_PLOTS]
+    for start in range(0, len(shown), SAMPLES_PER_ROW):
+        for column, (label, row) in zip(st.columns(SAMPLES_PER_ROW), shown[start:start + SAMPLES_PER_ROW]):
+            with column:
+                step, samples = run_data.latest_samples(row.run_dir) if row.run_dir else (None, None)
+                title = f"{label}<br>step {step:,}" if step is not None else label
+                if samples is None:
+                    st.caption(f"{label}: no samples yet.")
+                elif samples.shape[1] == 2:
+                    st.plotly_chart(charts.samples_figure(samples, run_data.true_means(row.dataset), title,
+                                                          height=320))
+                elif samples.shape[1] > 2:  # the plane of the true modes, as on Explore
+                    projected = charts.project_2d(samples, run_data.true_means(row.dataset))
+                    st.plotly_chart(charts.samples_figure(*projected, f"{title} (PCA)", height=320))
+                key = run_data.run_key(row.run_dir) if row.run_dir else None
+                if key:
+                    st.page_link("app_pages/explore.py", label=f"Explore {label}", icon=":material/insights:",
+                                 query_params={"run": key})
+    if len(chosen) > MAX_SAMPLE_PLOTS:
+        st.caption(f"Samples of the first {MAX_SAMPLE_PLOTS} selected runs.")
+
+
 def compare(chosen: pd.DataFrame, raw: list[dict], uri: str) -> None:
-    """Overlaid curves, final metrics and the latest samples of the selected runs."""
+    """Overlaid curves, final metrics and the latest samples of the selected runs, all named by method."""
     st.subheader(f"Comparing {len(chosen)} run{'s' if len(chosen) > 1 else ''}")
+    labels = run_data.compare_labels(chosen)
     keys = run_data.curve_keys([run for run in raw if run["run_id"] in set(chosen["run_id"])])
     if not keys:
         st.caption("The selected runs have not logged any metric yet.")
     else:
         metric = st.selectbox("Curve", keys, format_func=lambda key: NAMES.get(key, key), key="curve")
-        curves = {row.run: load_history(uri, row.run_id, metric) for row in chosen.itertuples()}
+        curves = {label: load_history(uri, row.run_id, metric) for label, row in zip(labels, chosen.itertuples())}
         st.plotly_chart(charts.overlay_figure(curves, NAMES.get(metric, metric)))
     st.markdown("**Final metrics**")
-    st.dataframe(chosen[["run", "method", "dataset", "state", "step", "modes", "HQ %", "KL"]], hide_index=True,
+    table = chosen.assign(run=labels, id=chosen["run"])
+    noisy = [column for column in NOISY_COLUMNS if table[column].notna().any()]  # PresGAN, VAE: G(z) + sigma·eps
+    st.dataframe(table[["run", "dataset", "state", "step", "modes", "HQ %", "KL", *noisy, "id"]], hide_index=True,
                  column_config=COLUMNS, placeholder="n/a")
-    st.plotly_chart(charts.final_metrics_figure(chosen))
+    st.plotly_chart(charts.final_metrics_figure(table))
     st.markdown("**Latest samples**")
-    shown = chosen.head(MAX_SAMPLE_PLOTS)
-    for column, row in zip(st.columns(MAX_SAMPLE_PLOTS), shown.itertuples()):
-        with column:
-            step, samples = run_data.latest_samples(row.run_dir) if row.run_dir else (None, None)
-            if samples is None or samples.shape[1] != 2:
-                st.caption(f"{row.run}: no 2-D samples to draw.")
-                continue
-            title = f"{row.run}<br>step {step:,}" if step is not None else row.run
-            st.plotly_chart(charts.samples_figure(samples, run_data.true_means(row.dataset), title, height=320))
-    if len(chosen) > MAX_SAMPLE_PLOTS:
-        st.caption(f"Samples of the first {MAX_SAMPLE_PLOTS} selected runs.")
+    sample_grid(chosen, labels)
 
 
 st.title("Runs")

@@ -108,3 +108,48 @@ def test_figures_build(means):
     runs = pd.DataFrame({"run": ["a", "b"], "modes": [8.0, 1.0], "HQ %": [90.0, 5.0], "KL": [0.01, None]})
     bars = charts.final_metrics_figure(runs)
     assert [bar.text[0] for bar in bars.data] == ["8", "90", "0.01", "1", "5", "n/a"]
+
+
+def test_compare_labels_name_runs_by_method_and_seed():
+    runs = pd.DataFrame({"run": ["r1", "r2", "r3"], "method": ["gan", "presgan", "gan"], "dataset": ["ring8"] * 3,
+                         "seed": pd.array([0, 0, 0], dtype="Int64")})
+    assert run_data.compare_labels(runs) == ["gan s0 (r1)", "presgan s0", "gan s0 (r3)"]
+    runs["dataset"] = ["ring8", "ring8", "grid25"]
+    assert run_data.compare_labels(runs) == ["gan s0 · ring8", "presgan s0 · ring8", "gan s0 · grid25"]
+
+
+def test_run_keys_stay_inside_var(home):
+    job = home / "var" / "runs" / "job-a"
+    bench = home / "var" / "bench" / "synthetic-1" / "gan-ring8-s0"
+    for run_dir in (job, bench):
+        run_dir.mkdir(parents=True)
+        (run_dir / "config.json").write_text(json.dumps({"model_name": "gan", "data": {"name": "ring8"}}))
+    assert run_data.run_key(job) == "job-a" and run_data.run_key(bench) == "bench/synthetic-1/gan-ring8-s0"
+    assert run_data.resolve_run("job-a") == job.resolve()
+    assert run_data.resolve_run("bench/synthetic-1/gan-ring8-s0") == bench.resolve()
+    assert run_data.run_key(home / "elsewhere") is None
+    assert run_data.resolve_run("../../etc") is None and run_data.resolve_run("missing") is None
+    assert set(run_data.explore_runs()["key"]) == {"job-a", "bench/synthetic-1/gan-ring8-s0"}
+
+
+def test_mode_counts_against_true_weights():
+    means = run_data.true_means("ring8")
+    x = np.concatenate([np.repeat(means[:1], 30, axis=0), np.repeat(means[3:4], 10, axis=0), [[0.0, 0.0]]])
+    counts = run_data.mode_counts(x, "ring8")
+    assert list(counts["hq_samples"]) == [30, 0, 0, 10, 0, 0, 0, 0]  # the point at the centre is not HQ
+    assert list(counts["share"]) == [0.75, 0, 0, 0.25, 0, 0, 0, 0] and np.allclose(counts["weight"], 1 / 8)
+    assert run_data.mode_counts(x, "vectors:/nowhere.npy") is None
+
+
+def test_explore_figures_build():
+    rng = np.random.default_rng(0)
+    means = rng.normal(size=(10, 50)) * 10
+    samples = means[rng.integers(0, 3, size=300)] + rng.normal(size=(300, 50))
+    flat, flat_means = charts.project_2d(samples, means)
+    assert flat.shape == (300, 2) and flat_means.shape == (10, 2)
+    fig = charts.density_figure(flat, flat_means, "projection")
+    assert [trace.type for trace in fig.data] == ["contour", "scattergl", "scattergl"]
+    evals = pd.DataFrame({"step": [10, 20], "modes": [1.0, 2.0], "hq_pct": [5.0, 9.0], "reverse_kl": [0.3, 0.2]})
+    assert len(charts.mode_curves_figure(evals, 8).data) == 3
+    noisy = evals.assign(noisy_modes=1.0, noisy_hq_pct=2.0, noisy_reverse_kl=0.5)
+    assert len(charts.mode_curves_figure(noisy).data) == 6

@@ -125,6 +125,9 @@ def test_launch_watch_and_find_run(home):
     assert "Comparing 1 run" in texts(at.subheader)
     assert at.selectbox(key="curve").options[:2] == ["modes captured", "HQ %"]  # KL only once it is defined
     assert "train/loss_g" in at.selectbox(key="curve").options
+    assert at.dataframe[1].value.loc[0, "run"] == "gan s0"  # compared runs are named by method and seed
+    link = at.get("page_link")[0].proto
+    assert link.label == "Explore gan s0" and link.query_string == f"run={job_id}"
 
 
 def test_stop_then_resume(home):

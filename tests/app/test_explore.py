@@ -1,0 +1,140 @@
+"""AppTest of the Explore page: one run's samples over the modes, its mode histogram and its curves.
+
+Runs are trained for real through the CLI (60 steps, a few seconds) or, for hd1200, made by hand.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from engine.config import build_run_config
+from engine.registry import MODELS
+from tests.conftest import run_engine
+
+APP = str(Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py")
+EXPLORE = "app_pages/explore.py"
+
+
+def train(home: Path, method: str, job_id: str) -> Path:
+    run_dir = home / "var" / "runs" / job_id
+    done = run_engine("train", "--model", method, "--data", "ring8", "--steps", "60", "--set", "train.eval_every=20",
+                      "--set", "train.threads=1", "--no-mlflow", "--out", str(run_dir))
+    assert done.returncode == 0, done.stderr
+    return run_dir
+
+
+def open_explore(run: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page(EXPLORE)
+    if run:
+        at.query_params["run"] = run
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def figures(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def values(data) -> np.ndarray:
+    """A figure's array as numpy: plotly sends numpy arrays base64-encoded, lists as they are."""
+    if isinstance(data, dict):
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"])
+    return np.asarray(data)
+
+
+def bars(figure: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(HQ share, true weight) per mode of the mode histogram."""
+    return values(figure["data"][0]["y"]), values(figure["data"][1]["y"])
+
+
+def test_explore_without_runs(home):
+    at = open_explore()
+    assert [t.value for t in at.title] == ["Explore"]
+    assert "No runs yet" in texts(at.info)
+
+
+def test_explore_a_trained_ring8_run(home):
+    run_dir = train(home, "gan", "gan-ring8-a")
+    at = open_explore("gan-ring8-a")
+    assert at.selectbox(key="explore_run").value == "gan-ring8-a"
+    assert at.query_params["run"] == "gan-ring8-a"
+    assert [m.label for m in at.metric] == ["Modes captured", "HQ samples", "Reverse KL"]
+    assert at.metric[0].value.endswith("/ 8")
+    assert "Evaluated at step 60" in texts(at.caption)
+    density, histogram, curves = figures(at)
+    assert [trace["type"] for trace in density["data"]] == ["contour", "scattergl", "scattergl"]
+    assert density["layout"]["title"]["text"] == "Samples at step 60"
+    shares, weights = bars(histogram)
+    assert len(shares) == 8 and np.allclose(weights, 1 / 8)
+    modes = int(at.metric[0].value.split("/")[0])
+    assert (shares > 0).sum() == modes  # the histogram agrees with the trainer's evaluation
+    assert [values(trace["x"]).tolist() for trace in curves["data"]] == [[20, 40, 60]] * 3  # modes, HQ %, KL over training
+    assert curves["layout"]["annotations"][2]["text"] == "reverse KL"
+
+    # no saved samples: the page draws them again from the checkpoint, as the evaluation did
+    shutil.rmtree(run_dir / "samples")
+    at.run()
+    assert not at.exception, at.exception
+    assert "drawn from its checkpoint" in texts(at.caption)
+    redrawn, _ = bars(figures(at)[1])
+    assert np.allclose(redrawn, shares)
+
+
+def test_noisy_figures_beside_for_a_model_with_sigma(home):
+    train(home, "vae", "vae-ring8-a")
+    at = open_explore()  # the only run: chosen without a URL
+    assert [m.label for m in at.metric][3:] == ["Noisy modes", "Noisy HQ", "Noisy KL"]
+    assert "G(z) + sigma·eps" in texts(at.caption)
+    curves = figures(at)[2]
+    assert {trace["name"] for trace in curves["data"]} == {"G(z)", "G(z) + sigma·eps"}
+    # the noisy samples, redrawn from the checkpoint with the evaluation's seed, give its noisy figures
+    at.segmented_control(key="explore_noise").set_value("G(z) + sigma·eps").run()
+    assert not at.exception, at.exception
+    noisy_modes = int(at.metric[3].value.split("/")[0])
+    shares, _ = bars(figures(at)[1])
+    assert (shares > 0).sum() == noisy_modes
+
+
+def test_hd1200_run_is_projected_and_counted(home):
+    """A hand-made hd1200 run directory: no scatter of 1200-D points, a PCA projection, the full histogram."""
+    from engine.data.synthetic import MIXTURES
+
+    run_dir = home / "var" / "runs" / "gan-hd1200-a"
+    build_run_config(MODELS, {"model_name": "gan", "data": {"name": "hd1200"}}).save(run_dir / "config.json")
+    records = [{"kind": "eval", "step": step, "modes": modes, "hq_pct": 50.0, "reverse_kl": 0.4, "n_modes": 10.0}
+               for step, modes in ((10, 3.0), (20, 4.0))]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    x, labels = MIXTURES["hd1200"]().sample(600, seed=0)
+    (run_dir / "samples").mkdir()
+    np.save(run_dir / "samples" / "latest.npy", x[labels < 4][:200])  # four of the ten modes
+    at = open_explore()
+    assert not at.exception, at.exception
+    assert "hd1200 is 1200-D, so its samples cannot be drawn as they are" in texts(at.caption)
+    density, histogram, curves = figures(at)
+    assert density["layout"]["title"]["text"].endswith("(PCA projection)")
+    assert len(values(density["data"][-1]["x"])) == 10  # the ten true modes, on the plane
+    shares, weights = bars(histogram)
+    assert len(shares) == 10 and (shares > 0).sum() == 4 and np.allclose(weights, 0.1)
+    assert at.metric[0].value == "4 / 10"
+    assert [values(trace["x"]).tolist() for trace in curves["data"]] == [[10, 20]] * 3
+
+
+def test_unknown_run_in_the_url_falls_back_to_the_newest(home):
+    train(home, "gan", "gan-ring8-b")
+    at = open_explore("no-such-run")
+    assert "No run 'no-such-run'" in texts(at.warning)
+    assert at.selectbox(key="explore_run").value == "gan-ring8-b"
+    at = open_explore("../../etc")  # keys come from URLs: nothing outside var/ is opened
+    assert at.selectbox(key="explore_run").value == "gan-ring8-b"
