@@ -205,7 +205,7 @@ def mode_curves_figure(evals: pd.DataFrame, n_modes: int | None = None) -> go.Fi
             fig.add_trace(go.Scatter(x=rows["step"], y=rows[f"{prefix}{key}"], mode="lines+markers", name=name,
                                      legendgroup=name, showlegend=col == 1 and "noisy_modes" in rows,
                                      marker=dict(size=4), line=dict(color=colour, dash=dash)), row=1, col=col)
-    fig.update_xaxes(title_text="step")
+    fig.update_xaxes(title_text="step", rangemode="tozero")  # from the start of training, even with one evaluation
     fig.update_yaxes(rangemode="tozero")
     if n_modes:  # the true number of modes as the panel's ceiling
         fig.update_yaxes(range=[0, n_modes * 1.05], row=1, col=1)

@@ -98,6 +98,8 @@ def sample_plots(run_dir: Path, data_name: str, evals: pd.DataFrame) -> None:
     if "noisy_modes" in evals and step is not None and RunFiles(run_dir).checkpoint.exists():
         if st.segmented_control("Samples", ["G(z)", NOISY], default="G(z)", key="explore_noise") == NOISY:
             noisy = with_noise(run_dir, samples, int(step))
+            if noisy is None:
+                st.caption("The checkpoint cannot be loaded, so these are the G(z) samples.")
             samples = samples if noisy is None else noisy
     means = run_data.true_means(data_name)
     title = f"Samples at step {int(step):,}" if step is not None else "Latest samples"
@@ -106,9 +108,9 @@ def sample_plots(run_dir: Path, data_name: str, evals: pd.DataFrame) -> None:
         if samples.shape[1] == 2:
             st.plotly_chart(charts.density_figure(samples, means, title))
         elif samples.shape[1] > 2:
-            st.caption(f"{data_name} is {samples.shape[1]}-D, so its samples cannot be drawn as they are: here they "
-                       "are projected with the true modes onto the plane of the modes' first two principal "
-                       "components (PCA). The projection squeezes distances; HQ is judged in the full space.")
+            st.caption(f"{data_name} is {samples.shape[1]}-D, so its samples cannot be drawn as they are: here they and "
+                       "the true modes lie on the modes' first two principal components (PCA), which squeeze "
+                       "distances; HQ is judged in the full space.")
             st.plotly_chart(charts.density_figure(*charts.project_2d(samples, means), f"{title} (PCA projection)"))
         else:
             st.caption(f"{data_name} is 1-D: no plane to draw the samples on.")
@@ -125,8 +127,7 @@ def explore(run_dir: Path) -> None:
     config, status = run_data.run_config(run_dir), RunFiles(run_dir).read_status()
     data_name = config.get("data", {}).get("name", "?")
     state = f" · {status['state']} at step {status.get('step', 0):,} of {status.get('total', 0):,}" if status else ""
-    st.caption(f"{config.get('model_name', '?')} on {data_name} · seed {config.get('train', {}).get('seed', '?')}"
-               + state)
+    st.caption(f"{config.get('model_name', '?')} on {data_name} · seed {config.get('train', {}).get('seed')}{state}")
     _, evals = run_data.read_metrics(run_dir)
     n_modes = run_data.n_modes(evals, run_data.true_means(data_name))
     final_metrics(evals, data_name, n_modes)
@@ -143,8 +144,7 @@ if runs.empty:
     st.page_link("app_pages/train.py", label="Go to Train", icon=":material/play_circle:")
 else:
     labels = {run.key: f"{run.method} on {run.dataset} · seed {run.seed} · {run.key}" for run in runs.itertuples()}
-    wanted = st.query_params.get("run")
-    keys = list(labels)
+    wanted, keys = st.query_params.get("run"), list(labels)
     key = st.selectbox("Run", keys, index=keys.index(wanted) if wanted in labels else 0, format_func=labels.get,
                        key="explore_run", help="Runs under var/runs (the Train page's jobs) and var/bench")
     if wanted and wanted not in labels:

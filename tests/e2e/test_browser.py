@@ -1,7 +1,7 @@
 """One real-browser test: Debian's chromium drives `streamlit run` through the whole walking-skeleton flow.
 
 Launch a short ring8 GAN from the Train page, watch the progress reach the end, find the run in
-Runs and compare it. Screenshots of each stage go to test-output/e2e/ at the repository root.
+Runs, compare it and open it in Explore. Screenshots of each stage go to test-output/e2e/ at the repository root.
 """
 
 from __future__ import annotations
@@ -126,6 +126,14 @@ def test_launch_watch_and_find_run_in_browser(app_url: str, home: Path):
             page.set_viewport_size({"width": 1440, "height": 2000})
             page.wait_for_timeout(1500)
             page.screenshot(path=SHOTS / "05-compare.png", full_page=True)
+
+            # 5. Explore the run from its link under the compared samples
+            page.get_by_role("link", name="Explore gan s0").click()
+            expect(page.get_by_role("heading", name="Explore")).to_be_visible(timeout=60 * MS)
+            expect(page.get_by_text("HQ samples per mode")).to_be_visible(timeout=60 * MS)
+            expect(page.get_by_text("Over training")).to_be_visible(timeout=60 * MS)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=SHOTS / "06-explore.png", full_page=True)
         finally:
             browser.close()
 
