@@ -95,14 +95,15 @@ def sample_plots(run_dir: Path, data_name: str, evals: pd.DataFrame) -> None:
         st.caption("Samples appear after the first evaluation.")
         return
     step = step if step is not None else run_data.latest_eval(evals).get("step")
+    what = "Samples"
     if "noisy_modes" in evals and step is not None and RunFiles(run_dir).checkpoint.exists():
         if st.segmented_control("Samples", ["G(z)", NOISY], default="G(z)", key="explore_noise") == NOISY:
             noisy = with_noise(run_dir, samples, int(step))
             if noisy is None:
                 st.caption("The checkpoint cannot be loaded, so these are the G(z) samples.")
-            samples = samples if noisy is None else noisy
+            samples, what = (samples, what) if noisy is None else (noisy, NOISY)
     means = run_data.true_means(data_name)
-    title = f"Samples at step {int(step):,}" if step is not None else "Latest samples"
+    title = f"{what} at step {int(step):,}" if step is not None else f"{what} (latest)"
     plane, bars = st.columns(2)
     with plane:
         if samples.shape[1] == 2:

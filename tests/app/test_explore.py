@@ -103,7 +103,9 @@ def test_noisy_figures_beside_for_a_model_with_sigma(home):
     at.segmented_control(key="explore_noise").set_value("G(z) + sigma·eps").run()
     assert not at.exception, at.exception
     noisy_modes = int(at.metric[3].value.split("/")[0])
-    shares, _ = bars(figures(at)[1])
+    density, histogram, _ = figures(at)
+    assert density["layout"]["title"]["text"] == "G(z) + sigma·eps at step 60"
+    shares, _ = bars(histogram)
     assert (shares > 0).sum() == noisy_modes
 
 
