@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import charts, run_data
+from app import charts, job_panel, run_data
 from engine.config import ConfigError
 from engine.evaluation import draw_samples, noisy_samples
 from engine.trainer import RunFiles, load_run
@@ -55,35 +55,20 @@ def with_noise(run_dir: Path, samples: np.ndarray, step: int) -> np.ndarray | No
     return noisy_samples(model, samples, cfg.train.seed + step)
 
 
-def shown(value: float | None, digits: int, unit: str = "") -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}{unit}"
-
-
-def tiles(latest: dict, n_modes: int | None, prefix: str = "") -> None:
-    """Modes, HQ % and KL of the newest evaluation; prefix "noisy_" for the G(z) + sigma·eps figures."""
-    names = ["Noisy modes", "Noisy HQ", "Noisy KL"] if prefix else ["Modes captured", "HQ samples", "Reverse KL"]
-    modes, hq, kl = st.columns(3)
-    modes.metric(names[0], shown(latest.get(prefix + "modes"), 0) + (f" / {n_modes}" if n_modes else ""))
-    hq.metric(names[1], shown(latest.get(prefix + "hq_pct"), 1, " %"))
-    kl.metric(names[2], shown(latest.get(prefix + "reverse_kl"), 3),
-              help="KL(captured-mode histogram || true weights); undefined while no sample is high quality")
-
-
-def final_metrics(evals: pd.DataFrame, data_name: str, n_modes: int | None) -> None:
+def noisy_tiles(evals: pd.DataFrame, n_modes: int | None) -> None:
+    """PresGAN, VAE: the newest G(z) + sigma·eps figures beside the G(z) ones (the papers' convention)."""
     latest = run_data.latest_eval(evals)
-    if not latest:
-        st.caption("Mode metrics appear after the first evaluation (every eval_every steps).")
-    elif "modes" not in latest:
-        mean, std = st.columns(2)
-        mean.metric("Mean error", shown(latest.get("mean_error"), 3))
-        std.metric("Std error", shown(latest.get("std_error"), 3))
-        st.caption(f"{data_name} has no known modes, so modes, HQ % and KL do not apply.")
-    else:
-        tiles(latest, n_modes)
-        if "noisy_modes" in latest:  # PresGAN, VAE: the papers' figures are on G(z); the noisy ones go beside
-            tiles(latest, n_modes, prefix="noisy_")
-            st.caption(f"First row: the generator mean G(z), the papers' convention; second row: {NOISY}.")
-        st.caption(f"Evaluated at step {int(latest['step']):,}.")
+    if "noisy_modes" not in latest:
+        return
+
+    def shown(key: str, digits: int, unit: str = "") -> str:
+        return "n/a" if latest.get(key) is None else f"{latest[key]:.{digits}f}{unit}"
+
+    modes, hq, kl = st.columns(3)
+    modes.metric("Noisy modes", shown("noisy_modes", 0) + (f" / {n_modes}" if n_modes else ""))
+    hq.metric("Noisy HQ", shown("noisy_hq_pct", 1, " %"))
+    kl.metric("Noisy KL", shown("noisy_reverse_kl", 3), help=f"reverse KL of {NOISY}")
+    st.caption(f"First row: the generator mean G(z), the papers' convention; second row: {NOISY}.")
 
 
 def sample_plots(run_dir: Path, data_name: str, evals: pd.DataFrame) -> None:
@@ -131,7 +116,8 @@ def explore(run_dir: Path) -> None:
     st.caption(f"{config.get('model_name', '?')} on {data_name} · seed {config.get('train', {}).get('seed')}{state}")
     _, evals = run_data.read_metrics(run_dir)
     n_modes = run_data.n_modes(evals, run_data.true_means(data_name))
-    final_metrics(evals, data_name, n_modes)
+    job_panel.metric_tiles(evals, data_name, n_modes)
+    noisy_tiles(evals, n_modes)
     sample_plots(run_dir, data_name, evals)
     if "modes" in evals:
         st.markdown("**Over training**")
