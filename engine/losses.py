@@ -14,3 +14,31 @@ def logistic_loss(logits_one: torch.Tensor, logits_zero: torch.Tensor) -> torch.
     """
     return (F.binary_cross_entropy_with_logits(logits_one, torch.ones_like(logits_one))
             + F.binary_cross_entropy_with_logits(logits_zero, torch.zeros_like(logits_zero)))
+
+
+def ratio_loss(logits: torch.Tensor) -> torch.Tensor:
+    """alpha-GAN's adversarial loss R(u) = -log u + log(1 - u) of a classifier u = sigmoid(logit), batch mean.
+
+    The sum of the saturating and non-saturating GAN generator losses (alpha-GAN Algorithm 1, eqs. 10
+    and 12): the negative log density ratio u / (1 - u). From logits it is exact and stable:
+    -log sigmoid(l) + log(1 - sigmoid(l)) = softplus(-l) - softplus(l) = -l.
+    """
+    return -logits.mean()
+
+
+def hinge_d_loss(real: torch.Tensor, *fakes: torch.Tensor) -> torch.Tensor:
+    """Hinge loss of a critic: mean relu(1 - D(real)) plus, for each fake batch, mean relu(1 + D(fake)).
+
+    SN-GAN's discriminator loss (Miyato et al. 2018), which BMS-VAE-GAN uses for its image critic; one
+    term per kind of fake, as alpha-GAN's L_D has one for reconstructions and one for samples.
+    """
+    return F.relu(1.0 - real).mean() + sum(F.relu(1.0 + fake).mean() for fake in fakes)
+
+
+def reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor, kind: str = "l1") -> torch.Tensor:
+    """Per-example reconstruction error over the last dimension: mean |x - x_hat| ("l1", a Laplace
+    likelihood, alpha-GAN section 3) or mean (x - x_hat)^2 ("l2", a Gaussian one). Means over dimensions
+    rather than sums, so a weight means the same on 2-D and 1200-D data. x broadcasts against x_hat.
+    """
+    diff = x_hat - x
+    return (diff.abs() if kind == "l1" else diff.pow(2)).mean(dim=-1)

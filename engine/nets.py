@@ -16,3 +16,12 @@ def mlp(in_dim: int, out_dim: int, hidden: int, depth: int, activation: str = "r
         width = hidden
     layers.append(nn.Linear(width, out_dim))
     return nn.Sequential(*layers)
+
+
+def spectrally_normalised(net: nn.Module) -> nn.Module:
+    """Every Linear layer of net with spectral normalisation (Miyato et al. 2018): Lipschitz constant <= 1
+    per layer, one power iteration per training forward."""
+    for module in net.modules():
+        if isinstance(module, nn.Linear):
+            nn.utils.parametrizations.spectral_norm(module)
+    return net
