@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from engine.data.synthetic import MIXTURES, mixture_loader
 from engine.data.vectors import load_vectors
+from engine.models.alpha_gan import AlphaGAN
+from engine.models.bms_vae_gan import BMSVAEGAN
 from engine.models.gan import GAN
+from engine.models.presgan import PresGAN
+from engine.models.pacgan import PacGAN
+from engine.models.vae import VAE
+from engine.models.veegan import VEEGAN
 
 MODELS = {
     "gan": GAN,
+    "alpha_gan": AlphaGAN,
+    "bms_vae_gan": BMSVAEGAN,
+    "presgan": PresGAN,
+    "veegan": VEEGAN,
+    "pacgan": PacGAN,
+    "vae": VAE,
 }
 
 # name -> loader(n_train, seed) -> Dataset
