@@ -50,6 +50,10 @@ def run_config_from_args(args):
         raw["model_name"] = args.model
     if args.data:
         raw.setdefault("data", {})["name"] = args.data
+    method, data = raw.get("model_name"), raw.get("data", {}).get("name")
+    if not args.config and not args.no_preset and method in MODELS:
+        # the method's benchmark settings for this data set (what `bench` uses); --set still wins
+        raw["model"] = {**MODELS[method].PRESETS.get(data, {}), **raw.get("model", {})}
     sets = list(args.set or [])
     for flag, key in (("steps", "train.steps"), ("seed", "train.seed"), ("device", "train.device")):
         if getattr(args, flag) is not None:
@@ -157,6 +161,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
     s.add_argument("--out", help="run directory (default var/runs/<id>)")
     s.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
+    s.add_argument("--no-preset", action="store_true",
+                   help="use the method's plain defaults, not its preset for this data set")
     s.add_argument("--no-mlflow", action="store_true")
     s.set_defaults(func=cmd_train)
 

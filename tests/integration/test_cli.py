@@ -189,3 +189,19 @@ def test_list_json_describes_models_datasets_and_fields():
     fields = {f["name"]: f for f in payload["models"]["gan"]["fields"]}
     assert fields["lr_g"]["default"] == 1e-3 and fields["lr_g"]["range"] == [1e-7, 1.0]
     assert {"ring8", "grid25", "ring10", "hd1200", "vectors:PATH"} <= set(payload["datasets"])
+
+
+def test_train_applies_the_method_preset_for_its_data_unless_told_not_to(home):
+    from engine.registry import MODELS
+
+    name, data, key, value = next((n, d, k, v) for n, cls in sorted(MODELS.items()) for d, p in cls.PRESETS.items()
+                                  for k, v in p.items() if v != getattr(cls.Config(), k))
+    configs = {}
+    for flag in ([], ["--no-preset"]):
+        out = home / f"run{len(configs)}"
+        result = run_engine("train", "--model", name, "--data", data, "--steps", "2", "--out", str(out),
+                            "--no-mlflow", "--set", "train.threads=1", "--set", "train.eval_samples=10", *flag)
+        assert result.returncode == 0, result.stderr
+        configs[bool(flag)] = json.loads((out / "config.json").read_text())["model"]
+    assert configs[False][key] == value
+    assert configs[True][key] == getattr(MODELS[name].Config(), key)
