@@ -42,3 +42,24 @@ def reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor, kind: str = "l1")
     """
     diff = x_hat - x
     return (diff.abs() if kind == "l1" else diff.pow(2)).mean(dim=-1)
+
+
+def gan_updates(discriminator: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimizer) -> dict[str, float]:
+    """One GAN iteration on discriminator inputs `real` and generated `fake` (still attached to G).
+
+    Shared by the GAN and PacGAN, which differ only in what the discriminator reads.
+    """
+    # 1. discriminator step: max log D(x) + log(1 - D(G(z))) (Goodfellow et al. 2014, eq. 1)
+    loss_d = logistic_loss(discriminator(real), discriminator(fake.detach()))
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+    # 2. generator step, non-saturating: max log D(G(z)) (same paper, section 3) on the same fakes,
+    #    so no second generator pass
+    logits = discriminator(fake)
+    loss_g = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from torch import nn
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIRE_ALL = os.environ.get("MODESCOPE_REQUIRE_ALL") == "1"
@@ -41,3 +42,14 @@ def run_engine(*args: str, env_extra: dict | None = None, timeout: float = 300) 
     env = {**os.environ, "OMP_NUM_THREADS": "1", **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "engine", *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+class Fn(nn.Module):
+    """A fixed function standing in for a network, so a test knows every output exactly."""
+
+    def __init__(self, f):
+        super().__init__()
+        self.f = f
+
+    def forward(self, x):
+        return self.f(x)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from engine.config import Section, param
 from engine.data import DataSpec
+from engine.losses import gan_updates
 from engine.models.base import GenerativeModel
 from engine.nets import ACTIVATIONS, mlp
 
@@ -57,23 +57,8 @@ class GAN(GenerativeModel):
         return torch.randn(n, self.config.latent_dim, device=self.device)
 
     def train_step(self, x: torch.Tensor) -> dict[str, float]:
-        n = x.shape[0]
-        ones = torch.ones(n, 1, device=x.device)
-        # 1. discriminator step: max log D(x) + log(1 - D(G(z))) (GAN paper, eq. 1)
-        fake = self.generator(self._noise(n))
-        logits_real = self.discriminator(x)
-        logits_fake = self.discriminator(fake.detach())
-        loss_d = (F.binary_cross_entropy_with_logits(logits_real, ones)
-                  + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(ones)))
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_d.step()
-        # 2. generator step, non-saturating: max log D(G(z)) (GAN paper, section 3) on the same z
-        loss_g = F.binary_cross_entropy_with_logits(self.discriminator(fake), ones)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_g.step()
-        return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+        # the discriminator step, then the non-saturating generator step on the same z (engine.losses)
+        return gan_updates(self.discriminator, x, self.generator(self._noise(x.shape[0])), self.opt_d, self.opt_g)
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:

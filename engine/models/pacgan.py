@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from engine.config import ConfigError, Section, param
 from engine.data import DataSpec
-from engine.losses import logistic_loss
+from engine.losses import gan_updates
 from engine.models.base import GenerativeModel
 from engine.nets import ACTIVATIONS, mlp
 
@@ -82,22 +81,10 @@ class PacGAN(GenerativeModel):
         m = self.config.pack
         if x.shape[0] % m:  # the trainer draws batch_size rows, which check() made a multiple of m
             raise ValueError(f"a batch of {x.shape[0]} rows cannot be split into packs of {m}")
-        # packs of real samples and packs of generated ones, never mixed
-        real = pack_samples(x, m)                              # (B/m, m*D)
-        fake = pack_samples(self.generator(self._noise(x.shape[0])), m)
-        ones = torch.ones(real.shape[0], 1, device=x.device)
-        # 1. discriminator step on packs: max log D(x_1..x_m) + log(1 - D(G(z_1)..G(z_m)))
-        #    (the GAN objective on packed inputs, as in the official code's bricks.py)
-        loss_d = logistic_loss(self.discriminator(real), self.discriminator(fake.detach()))
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_d.step()
-        # 2. generator step, non-saturating, on the same packs (as gan.py)
-        loss_g = F.binary_cross_entropy_with_logits(self.discriminator(fake), ones)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_g.step()
-        return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+        # packs of real samples and packs of generated ones, never mixed, then the GAN's two steps on packs
+        # (the GAN objective on packed inputs, as in the official code's bricks.py)
+        fake = self.generator(self._noise(x.shape[0]))
+        return gan_updates(self.discriminator, pack_samples(x, m), pack_samples(fake, m), self.opt_d, self.opt_g)
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:

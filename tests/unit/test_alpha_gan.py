@@ -6,24 +6,13 @@ import dataclasses
 
 import pytest
 import torch
-from torch import nn
 
 from engine.data import DataSpec
+from tests.conftest import Fn
 from engine.losses import ratio_loss
 from engine.models.alpha_gan import AlphaGAN, AlphaGANConfig
 
 SPEC = DataSpec(name="t2", kind="vector", shape=(2,), low=-1.0, high=1.0)
-
-
-class Fn(nn.Module):
-    """A fixed function standing in for a network."""
-
-    def __init__(self, f):
-        super().__init__()
-        self.f = f
-
-    def forward(self, x):
-        return self.f(x)
 
 
 def build(**overrides) -> AlphaGAN:
