@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from engine.config import ConfigError, Section, param
 from engine.data import DataSpec
 from engine.hmc import GRADIENTS, GaussianPosterior, HMCResult, hmc
+from engine.losses import logistic_loss
 from engine.models.base import GenerativeModel
 from engine.nets import ACTIVATIONS, mlp
 
@@ -130,8 +131,7 @@ class PresGAN(GenerativeModel):
         #    official code, the same eps as the fake batch
         logits_real = self.discriminator(x + sigma.detach() * eps)
         logits_fake = self.discriminator(x_fake.detach())
-        loss_d = (F.binary_cross_entropy_with_logits(logits_real, ones)
-                  + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(ones)))
+        loss_d = logistic_loss(logits_real, logits_fake)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
