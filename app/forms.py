@@ -1,7 +1,7 @@
 """Widgets generated from config metadata (engine.config.param): the form never lists a field by hand.
 
-Each field becomes a widget keyed "<prefix>.<name>", so a method's settings survive switching
-to another method and back, and tests can find a widget by its config key.
+Each field becomes a widget keyed "<prefix>.<name>", so tests can find a widget by its config key and
+apply_preset can set a method's form to its preset for a data set.
 """
 
 from __future__ import annotations
@@ -29,21 +29,34 @@ def _float_step(default: float) -> float:
 
 
 def field_widget(field: dict, key: str, label: str | None = None) -> Any:
-    """One widget for one described field; a declared range becomes the widget's min and max."""
+    """One widget for one described field; a declared range becomes the widget's min and max.
+
+    The field's default is the widget's initial value unless the session already holds one for its key
+    (set by apply_preset, or kept from an earlier run of the page), which then wins."""
     label, help_text, default = label or field["name"], _help(field), field["default"]
+    preset = key in st.session_state  # Streamlit warns when a widget gets both a value and a state
     if "choices" in field:
         options = list(field["choices"])
-        return st.selectbox(label, options, index=options.index(default), key=key, help=help_text)
+        initial = {} if preset else {"index": options.index(default)}
+        return st.selectbox(label, options, key=key, help=help_text, **initial)
     kind = field["type"]
     if kind == "bool":
-        return st.checkbox(label, value=default, key=key, help=help_text)
+        return st.checkbox(label, key=key, help=help_text, **({} if preset else {"value": default}))
     if kind in ("int", "float"):
         cast = int if kind == "int" else float
         lo, hi = (cast(v) for v in field["range"]) if "range" in field else (None, None)
         extra = {"step": 1} if kind == "int" else {"step": _float_step(default), "format": "%g"}
-        return st.number_input(label, min_value=lo, max_value=hi, value=cast(default), key=key, help=help_text,
-                               **extra)
-    return st.text_input(label, value=str(default), key=key, help=help_text)
+        extra |= {} if preset else {"value": cast(default)}
+        return st.number_input(label, min_value=lo, max_value=hi, key=key, help=help_text, **extra)
+    return st.text_input(label, key=key, help=help_text, **({} if preset else {"value": str(default)}))
+
+
+def apply_preset(cls: type, prefix: str, preset: dict) -> None:
+    """Set every field's widget state to the preset's value, or to the field's default where the preset is
+    silent. Call it before the widgets are drawn, when the method or the data set has changed."""
+    for field in describe_fields(cls):
+        value = preset.get(field["name"], field["default"])
+        st.session_state[f"{prefix}.{field['name']}"] = float(value) if field["type"] == "float" else value
 
 
 def config_fields(cls: type, prefix: str, *, only: Iterable[str] | None = None, skip: Iterable[str] = (),

@@ -133,7 +133,7 @@ def cmd_bench(args) -> int:
     if unknown:
         raise ConfigError(f"--models {unknown[0]} is not a registered model ({', '.join(MODELS)})")
     if args.suite == "speed":
-        table = speed_table(models, threads=args.threads)
+        table = speed_table(models, threads=args.threads, dataset=(args.datasets or "ring8").split(",")[0])
         print(table)
         write_report(table, args.out)
         return 0
@@ -183,7 +183,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("bench", help="benchmark suite, printed as a Markdown table")
     s.add_argument("--suite", required=True)
     s.add_argument("--models", help="comma-separated (default: every registered model)")
-    s.add_argument("--datasets", help="comma-separated subset of the suite's datasets")
+    s.add_argument("--datasets", help="comma-separated subset of the suite's datasets (speed: the first one, default ring8)")
     s.add_argument("--seeds", type=int, default=3)
     s.add_argument("--steps", type=int, default=20_000)
     s.add_argument("--set", action="append", metavar="KEY=VALUE")

@@ -70,13 +70,23 @@ def write_report(table: str, out: Path | None) -> None:
         Path(out).write_text(table)
 
 
-def speed_table(models: list[str], iterations: int = 200, repeats: int = 3, threads: int = 1,
-                echo=lambda line: print(line, flush=True)) -> str:
-    """ms per train_step on ring8 for each method, relative to the GAN on the same networks.
+# extra rows of the speed suite: (label, method, config overrides) beside each method at its preset
+SPEED_VARIANTS = [("presgan, hmc_gradient=prior", "presgan", {"hmc_gradient": "prior"}),
+                  # where BMS's time goes: its 750-unit code discriminator, and the T samples
+                  ("bms_vae_gan, c_hidden=128", "bms_vae_gan", {"c_hidden": 128}),
+                  ("bms_vae_gan, num_samples=1", "bms_vae_gan", {"num_samples": 1})]
 
-    "Same networks": every field the method's config shares with the GAN's (widths, depths, latent
-    size, batch size, learning rates) is set to the GAN's default; the rest keep the method's defaults.
-    The median of `repeats` timings of `iterations` steps each, after 20 warm-up steps, in one process.
+
+def speed_table(models: list[str], iterations: int = 200, repeats: int = 3, threads: int = 1,
+                dataset: str = "ring8", echo=lambda line: print(line, flush=True)) -> str:
+    """ms per train_step of each method on `dataset` (with its preset), relative to the GAN on the same networks.
+
+    "Same networks": for each method a GAN is built whose every config field shared with the method (latent
+    size, widths, depths, activation, batch size, learning rates) takes the method's value, so the ratio is
+    the method's own cost over a GAN step on its generator and discriminator, as the issue's anchor (the
+    official PresGAN code against its own DCGAN) measures it. Networks only one method has (encoders, code
+    discriminators) count as the method's cost. The median of `repeats` timings of `iterations` steps each
+    after 20 warm-up steps, the method and its GAN timed alternately in one process.
     """
     import dataclasses
 
@@ -85,26 +95,54 @@ def speed_table(models: list[str], iterations: int = 200, repeats: int = 3, thre
     from engine.registry import load_dataset
 
     torch.set_num_threads(threads)
-    data = load_dataset("ring8", 60_000, 0)
-    gan_defaults = dataclasses.asdict(MODELS["gan"].Config())
-    timings = {}
-    for name in ["gan", *[m for m in models if m != "gan"]]:
+    data = load_dataset(dataset, 60_000, 0)
+    rows = [(name, name, {}) for name in models]
+    rows += [variant for variant in SPEED_VARIANTS if variant[1] in models]
+    lines = []
+    for label, name, extra in rows:
         cls = MODELS[name]
-        shared = {f.name: gan_defaults[f.name] for f in dataclasses.fields(cls.Config) if f.name in gan_defaults}
+        config = dataclasses.replace(cls.Config(), **{**cls.PRESETS.get(dataset, {}), **extra})
+        gan_config, shared = same_network_gan(config)
+        method_ms, gan_ms = _time_alternately([(cls, config), (MODELS["gan"], gan_config)], data, iterations,
+                                              repeats)
+        nets = ", ".join(f"{k} {v}" for k, v in shared.items() if not k.startswith(("lr", "beta")))
+        lines.append(f"| {label} | {method_ms:.2f} | {gan_ms:.2f} | {method_ms / gan_ms:.2f}x | {nets} |")
+        echo(lines[-1])
+    return ("| method | ms per iteration | GAN on the same networks, ms | ratio | shared settings |\n"
+            "|---|---|---|---|---|\n" + "\n".join(lines)
+            + f"\n\n{dataset} with each method's preset, {threads} torch thread(s), median of {repeats} x "
+              f"{iterations} steps\n")
+
+
+def same_network_gan(config) -> tuple:
+    """The GAN config taking every field it shares with a method's config from it, and those shared fields."""
+    import dataclasses
+
+    gan_fields = {f.name for f in dataclasses.fields(MODELS["gan"].Config)}
+    shared = {k: v for k, v in dataclasses.asdict(config).items() if k in gan_fields}
+    return dataclasses.replace(MODELS["gan"].Config(), **shared), shared
+
+
+def _time_alternately(builds, data, iterations: int, repeats: int) -> list[float]:
+    """Median ms per train_step of each (model class, config), timing them in turn so that a change in the
+    machine's load hits all of them alike."""
+    import torch
+
+    timed = []
+    for cls, config in builds:
         torch.manual_seed(0)
-        model = cls(dataclasses.replace(cls.Config(), **shared), data.spec)
+        model = cls(config, data.spec)
         batches = torch.Generator().manual_seed(1)
 
-        def steps(n: int) -> float:
+        def steps(n: int, model=model, batches=batches) -> float:
             start = time.perf_counter()
             for _ in range(n):
                 model.train_step(data.x[torch.randint(len(data.x), (model.config.batch_size,), generator=batches)])
             return (time.perf_counter() - start) / n * 1000
 
         steps(20)
-        timings[name] = statistics.median(steps(iterations) for _ in range(repeats))
-        echo(f"{name}: {timings[name]:.2f} ms per iteration")
-    rows = [f"| {name} | {ms:.2f} | {ms / timings['gan']:.2f}x |" for name, ms in timings.items()]
-    return ("| method | ms per iteration | relative to gan |\n|---|---|---|\n" + "\n".join(rows)
-            + f"\n\nring8, batch {gan_defaults['batch_size']}, {threads} torch thread(s), median of {repeats} x "
-              f"{iterations} steps\n")
+        timed.append((steps, []))
+    for _ in range(repeats):
+        for steps, results in timed:
+            results.append(steps(iterations))
+    return [statistics.median(results) for _, results in timed]

@@ -85,7 +85,23 @@ def test_method_form_comes_from_config_metadata(home, method):
             assert (widget.min, widget.max) == tuple(field["range"]), key
         if "choices" in field:
             assert widget.options == [str(c) for c in field["choices"]], key
-        assert widget.value == field["default"], key
+        # the form opens on ring8, so it holds the method's ring8 preset where there is one
+        assert widget.value == MODELS[method].PRESETS.get("ring8", {}).get(field["name"], field["default"]), key
+
+
+def test_form_follows_the_preset_of_the_chosen_method_and_data_set(home):
+    at = open_app()
+    assert at.number_input(key="model.gan.latent_dim").value == 256  # the GAN has no ring8 preset
+    at.selectbox(key="data.choice").set_value("ring10").run()
+    assert at.number_input(key="model.gan.latent_dim").value == MODELS["gan"].PRESETS["ring10"]["latent_dim"]
+    assert "preset for ring10" in texts(at.caption)
+    at.selectbox(key="method").set_value("presgan").run()
+    presgan_ring10 = MODELS["presgan"].PRESETS["ring10"]
+    assert at.number_input(key="model.presgan.entropy_weight").value == presgan_ring10["entropy_weight"]
+    at.selectbox(key="data.choice").set_value("ring8").run()
+    assert at.number_input(key="model.presgan.entropy_weight").value == MODELS["presgan"].PRESETS["ring8"][
+        "entropy_weight"]
+    assert not at.exception and not at.warning, (at.exception, texts(at.warning))
 
 
 def test_launch_watch_and_find_run(home):

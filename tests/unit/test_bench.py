@@ -1,0 +1,36 @@
+"""The benchmark suites: the speed suite's reference GAN and the synthetic suite's table."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from engine.bench import run_suite, same_network_gan, speed_table
+from engine.registry import MODELS
+
+
+def test_the_reference_gan_takes_the_methods_networks_and_batch():
+    presgan = MODELS["presgan"]
+    config = dataclasses.replace(presgan.Config(), **presgan.PRESETS["ring8"])
+    gan_config, shared = same_network_gan(config)
+    for field in ("latent_dim", "g_hidden", "g_depth", "d_hidden", "d_depth", "activation", "batch_size", "lr_d"):
+        assert getattr(gan_config, field) == getattr(config, field), field
+    assert "entropy_weight" not in shared and gan_config.latent_dim != MODELS["gan"].Config().latent_dim
+
+
+def test_speed_table_has_a_row_per_method_and_variant():
+    table = speed_table(["gan", "presgan"], iterations=2, repeats=1, echo=lambda line: None)
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| method")]
+    assert [row.split(" | ")[0] for row in rows] == ["| gan", "| presgan", "| presgan, hmc_gradient=prior"]  # BMS variants only with BMS
+    ratios = [float(row.split(" | ")[3].rstrip("x")) for row in rows]
+    assert all(r > 0 for r in ratios)
+
+
+def test_synthetic_suite_reports_mean_and_spread_over_seeds(home):
+    lines = []
+    table = run_suite("synthetic", ["gan"], seeds=2, steps=20, overrides=["train.eval_samples=200"],
+                      use_mlflow=False, datasets=["ring8"], echo=lines.append)
+    assert len(lines) == 2 and all("exit 0" in line for line in lines)
+    row = next(line for line in table.splitlines() if line.startswith("| gan | ring8"))
+    modes = row.split(" | ")[3]
+    assert "±" in modes and 0 <= float(modes.split(" ± ")[0]) <= 8
+    assert "1 / 99.3" in row  # VEEGAN Table 1's GAN row printed beside it
