@@ -124,8 +124,18 @@ def cmd_sample(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from engine.bench import SUITES, run_suite, speed_table, write_report
+    from engine.bench import SUITES, report_table, run_suite, speed_table, write_report
 
+    if args.report:
+        run_dirs = sorted(d for root in args.report for d in Path(root).iterdir() if (d / "config.json").exists())
+        if not run_dirs:
+            raise ConfigError(f"--report {args.report[0]} holds no bench run directories")
+        table = report_table(run_dirs)
+        print(table)
+        write_report(table, args.out)
+        return 0
+    if not args.suite:
+        raise ConfigError("--suite is required (synthetic or speed) unless --report is given")
     if args.suite not in (*SUITES, "speed"):
         raise ConfigError(f"--suite {args.suite} must be one of {', '.join(SUITES)}, speed")
     models = args.models.split(",") if args.models else list(MODELS)
@@ -181,7 +191,9 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("bench", help="benchmark suite, printed as a Markdown table")
-    s.add_argument("--suite", required=True)
+    s.add_argument("--suite", help="synthetic (train and evaluate) or speed (ms per iteration)")
+    s.add_argument("--report", action="append", metavar="DIR",
+                   help="print the table of the finished runs under DIR (var/bench/...) instead of training")
     s.add_argument("--models", help="comma-separated (default: every registered model)")
     s.add_argument("--datasets", help="comma-separated subset of the suite's datasets (speed: the first one, default ring8)")
     s.add_argument("--seeds", type=int, default=3)

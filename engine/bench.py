@@ -19,15 +19,16 @@ PUBLISHED = REPO_ROOT / "assets" / "published.json"
 def run_suite(suite: str, models: list[str], seeds: int, steps: int, overrides: list[str],
               use_mlflow: bool = True, datasets: list[str] | None = None,
               echo=lambda line: print(line, flush=True)) -> str:
-    """Train every combination in this process, one after another; return a Markdown table."""
+    """Train every combination in this process, one after another; return a Markdown table.
+
+    Each run keeps its directory under var/bench/<suite>-<time>/, so `report_table` can rebuild the table
+    from them if the suite is stopped part way."""
     from engine.trainer import train
 
-    published = json.loads(PUBLISHED.read_text())
     root = var_dir() / "bench" / f"{suite}-{time.strftime('%Y%m%d-%H%M%S')}"
-    rows = []
+    run_dirs = []
     for model in models:
         for dataset in datasets or SUITES[suite]:
-            results, walls = [], []
             for seed in range(seeds):
                 preset = MODELS[model].PRESETS.get(dataset, {})
                 raw = apply_overrides({"model_name": model, "data": {"name": dataset}, "model": dict(preset),
@@ -35,20 +36,39 @@ def run_suite(suite: str, models: list[str], seeds: int, steps: int, overrides: 
                                                  "checkpoint_every": steps, "threads": 2}}, overrides)
                 cfg = build_run_config(MODELS, raw)
                 run_dir = root / f"{model}-{dataset}-s{seed}"
-                start = time.perf_counter()
                 code = train(cfg, run_dir, use_mlflow=use_mlflow)
-                walls.append(time.perf_counter() - start)
-                result = json.loads((run_dir / "eval.json").read_text()) if code == 0 else {}
-                results.append(result)
-                echo(f"{model} {dataset} seed {seed}: exit {code}, {walls[-1]:.0f} s, {_short(result)}")
-            rows.append(_row(model, dataset, steps, results, walls, published.get(model, {}).get(dataset)))
-    header = ("| method | dataset | steps | modes | HQ % | reverse KL | published modes / HQ % | wall s per run |\n"
-              "|---|---|---|---|---|---|---|---|")
-    return header + "\n" + "\n".join(rows) + f"\n\n{seeds} seeds each; runs in {root}\n"
+                result, wall = _read_run(run_dir)
+                echo(f"{model} {dataset} seed {seed}: exit {code}, {wall:.0f} s, {_short(result)}")
+                run_dirs.append(run_dir)
+    return report_table(run_dirs) + f"\n{seeds} seeds each; runs in {root}\n"
+
+
+def report_table(run_dirs: list[Path]) -> str:
+    """The Markdown table of finished bench runs (directories holding config.json, status.json and, once
+    evaluated, eval.json), one row per (method, data set, steps) in order of first appearance."""
+    published = json.loads(PUBLISHED.read_text())
+    groups: dict[tuple, list[tuple[dict, float]]] = {}
+    for run_dir in run_dirs:
+        config = json.loads((Path(run_dir) / "config.json").read_text())
+        key = (config["model_name"], config["data"]["name"], config["train"]["steps"])
+        groups.setdefault(key, []).append(_read_run(Path(run_dir)))
+    header = ("| method | dataset | steps | modes | HQ % | reverse KL | published modes / HQ % | wall s per run "
+              "| runs evaluated |\n|---|---|---|---|---|---|---|---|---|")
+    rows = [_row(model, dataset, steps, [r for r, _ in runs], [w for _, w in runs],
+                 published.get(model, {}).get(dataset)) for (model, dataset, steps), runs in groups.items()]
+    return header + "\n" + "\n".join(rows) + "\n"
+
+
+def _read_run(run_dir: Path) -> tuple[dict, float]:
+    """(final evaluation or {} if the run did not finish, training seconds from its status file)."""
+    eval_file, status_file = run_dir / "eval.json", run_dir / "status.json"
+    status = json.loads(status_file.read_text()) if status_file.exists() else {}
+    result = json.loads(eval_file.read_text()) if eval_file.exists() and status.get("state") == "finished" else {}
+    return result, float(status.get("elapsed", math.nan))
 
 
 def _short(result: dict) -> str:
-    return ", ".join(f"{k} {result[k]}" for k in ("modes", "hq_pct", "reverse_kl") if k in result)
+    return ", ".join(f"{k} {result[k]}" for k in ("modes", "hq_pct", "reverse_kl") if k in result) or "no evaluation"
 
 
 def _mean_std(values: list) -> str:
@@ -62,7 +82,10 @@ def _mean_std(values: list) -> str:
 def _row(model, dataset, steps, results, walls, published) -> str:
     cols = [_mean_std([r.get(k) for r in results]) for k in ("modes", "hq_pct", "reverse_kl")]
     ref = f"{published['modes']} / {published['hq_pct']} ({published['source']})" if published else "-"
-    return f"| {model} | {dataset} | {steps} | {' | '.join(cols)} | {ref} | {statistics.mean(walls):.0f} |"
+    finite = [w for w in walls if math.isfinite(w)]
+    wall = f"{statistics.mean(finite):.0f}" if finite else "n/a"
+    done = sum(1 for r in results if r)
+    return f"| {model} | {dataset} | {steps} | {' | '.join(cols)} | {ref} | {wall} | {done} of {len(results)} |"
 
 
 def write_report(table: str, out: Path | None) -> None:

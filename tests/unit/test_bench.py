@@ -34,3 +34,17 @@ def test_synthetic_suite_reports_mean_and_spread_over_seeds(home):
     modes = row.split(" | ")[3]
     assert "±" in modes and 0 <= float(modes.split(" ± ")[0]) <= 8
     assert "1 / 99.3" in row  # VEEGAN Table 1's GAN row printed beside it
+
+
+def test_report_rebuilds_the_table_from_run_directories_and_counts_unfinished_runs(home, tmp_path):
+    from engine.__main__ import main
+
+    table = run_suite("synthetic", ["pacgan"], seeds=2, steps=20, overrides=["train.eval_samples=200"],
+                      use_mlflow=False, datasets=["ring8"], echo=lambda line: None)
+    root = next((home / "var" / "bench").iterdir())
+    (root / "pacgan-ring8-s1" / "eval.json").unlink()  # as if the second run had been killed before its evaluation
+    out = tmp_path / "report.md"
+    assert main(["bench", "--report", str(root), "--out", str(out)]) == 0
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| pacgan | ring8"))
+    assert row.endswith("| 1 of 2 |") and "| 2 of 2 |" in table
+    assert row.split(" | ")[3].endswith("± 0.00")  # one evaluated seed: no spread
