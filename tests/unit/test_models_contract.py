@@ -81,3 +81,20 @@ def test_bad_config_value_names_the_field(name):
     low = field.metadata["range"][0]
     with pytest.raises(ConfigError, match=f"model.{field.name}"):
         build_run_config(MODELS, {"model_name": name, "model": {field.name: low - 1}})
+
+
+PRESETS = [(name, dataset) for name in sorted(MODELS) for dataset in sorted(MODELS[name].PRESETS)]
+
+
+@pytest.mark.parametrize(("name", "dataset"), PRESETS)
+def test_every_preset_is_a_valid_config_that_trains_on_its_data_set(name, dataset):
+    from engine.registry import load_dataset
+
+    preset = MODELS[name].PRESETS[dataset]
+    cfg = build_run_config(MODELS, {"model_name": name, "data": {"name": dataset}, "model": preset})
+    assert all(getattr(cfg.model, key) == value for key, value in preset.items())
+    data = load_dataset(dataset, 256, 0)
+    torch.manual_seed(0)
+    model = MODELS[name](dataclasses.replace(cfg.model, batch_size=min(cfg.model.batch_size, 32)), data.spec)
+    record = model.train_step(data.x[:model.config.batch_size])
+    assert all(torch.isfinite(torch.tensor(v)) for v in record.values())

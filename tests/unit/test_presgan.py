@@ -212,8 +212,3 @@ def test_defaults_follow_the_official_code():
     assert dataclasses.asdict(c)["hmc_gradient"] == "full"
 
 
-@pytest.mark.parametrize("dataset", sorted(PresGAN.PRESETS))
-def test_presets_are_valid_configs(dataset):
-    cfg = build_run_config(MODELS, {"model_name": "presgan", "data": {"name": dataset},
-                                    "model": PresGAN.PRESETS[dataset]})
-    assert cfg.model.sigma_min < cfg.model.sigma_max
