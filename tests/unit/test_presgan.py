@@ -210,5 +210,3 @@ def test_defaults_follow_the_official_code():
     assert (c.entropy_weight, c.sigma_lr, c.hmc_burn_in, c.hmc_num_samples, c.hmc_leapfrog_steps) == (0.01, 2e-4, 2, 2, 5)
     assert (c.hmc_target_accept, c.hmc_adapt_rate, c.lr_g, c.lr_d, c.beta1) == (0.67, 0.02, 2e-4, 2e-4, 0.5)
     assert dataclasses.asdict(c)["hmc_gradient"] == "full"
-
-
