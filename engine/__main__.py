@@ -127,6 +127,9 @@ def cmd_bench(args) -> int:
     from engine.bench import SUITES, report_table, run_suite, speed_table, write_report
 
     if args.report:
+        missing = [root for root in args.report if not Path(root).is_dir()]
+        if missing:
+            raise ConfigError(f"--report {missing[0]} is not a directory")
         run_dirs = sorted(d for root in args.report for d in Path(root).iterdir() if (d / "config.json").exists())
         if not run_dirs:
             raise ConfigError(f"--report {args.report[0]} holds no bench run directories")

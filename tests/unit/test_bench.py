@@ -48,3 +48,12 @@ def test_report_rebuilds_the_table_from_run_directories_and_counts_unfinished_ru
     row = next(line for line in out.read_text().splitlines() if line.startswith("| pacgan | ring8"))
     assert row.endswith("| 1 of 2 |") and "| 2 of 2 |" in table
     assert row.split(" | ")[3].endswith("± 0.00")  # one evaluated seed: no spread
+
+
+def test_bench_bad_arguments_are_one_line_errors_naming_them(home, capsys):
+    from engine.__main__ import main
+
+    assert main(["bench", "--report", str(home / "no-such-dir")]) == 2
+    assert "no-such-dir" in capsys.readouterr().err
+    assert main(["bench"]) == 2
+    assert "--suite" in capsys.readouterr().err
