@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -58,6 +59,9 @@ class VAEConfig(Section):
                         help="Adam lr of the decoder (the generator) and sigma (as the GAN's 1e-3)")
     lr_e: float = param(1e-3, range=(1e-7, 1.0), search=(1e-5, 1e-2, "log"),
                         help="Adam lr of the encoder (as the decoder's)")
+    kl_warmup_steps: int = param(0, range=(0, 10_000_000),
+                                 help="KL weight raised linearly from 0 to 1 over this many steps (Bowman et al. "
+                                      "2016, a common remedy for posterior collapse); 0 = the plain ELBO throughout")
     beta1: float = param(0.9, range=(0.0, 0.999), help="Adam beta1 (Adam paper default)")
     beta2: float = param(0.999, range=(0.0, 0.9999), help="Adam beta2 (Adam paper default)")
 
@@ -69,6 +73,11 @@ class VAEConfig(Section):
 
 class VAE(GenerativeModel):
     Config = VAEConfig
+    PRESETS: ClassVar[dict[str, dict]] = {
+        # the plain ELBO collapsed the posterior on ring8 in 2 of 3 seeds at 20k steps (KL -> 0, sigma -> 0.707,
+        # 0 modes); with a 5k-step warm-up those two seeds reached 8 modes at 49 % and 62 % HQ (issue 3 note)
+        "ring8": {"kl_warmup_steps": 5000},
+    }
 
     def __init__(self, config: VAEConfig, spec: DataSpec):
         super().__init__(config, spec)
@@ -83,6 +92,12 @@ class VAE(GenerativeModel):
         groups = [{"params": [*self.decoder.parameters(), self.sigma_raw], "lr": c.lr_g},
                   {"params": self.encoder.parameters(), "lr": c.lr_e}]
         self.opt_vae = torch.optim.Adam(groups, betas=(c.beta1, c.beta2))
+        self.register_buffer("steps_done", torch.tensor(0))  # for the KL warm-up; saved with the weights
+
+    def kl_weight(self) -> float:
+        """The KL term's weight at this step: min(1, steps done / kl_warmup_steps), 1 without a warm-up."""
+        warmup = self.config.kl_warmup_steps
+        return min(1.0, int(self.steps_done) / warmup) if warmup else 1.0
 
     def observation_sigma(self) -> torch.Tensor:
         """The decoder's per-dimension standard deviation, (D,)."""
@@ -111,13 +126,15 @@ class VAE(GenerativeModel):
         return -(nll + kl)
 
     def train_step(self, x: torch.Tensor) -> dict[str, float]:
-        # 1. one reparameterised code per example, loss = -ELBO (Kingma and Welling, Algorithm 1, L = 1)
+        # 1. one reparameterised code per example, loss = -ELBO (Kingma and Welling, Algorithm 1, L = 1), the KL
+        #    weighted by the warm-up factor while one is configured
         nll, kl = self.elbo_terms(x)
         loss_recon, loss_kl = nll.mean(), kl.mean()
         # 2. one Adam step on encoder, decoder and sigma together
         self.opt_vae.zero_grad(set_to_none=True)
-        (loss_recon + loss_kl).backward()
+        (loss_recon + self.kl_weight() * loss_kl).backward()
         self.opt_vae.step()
+        self.steps_done += 1
         return {"loss_recon": loss_recon.item(), "loss_kl": loss_kl.item(),
                 "sigma_mean": self.observation_sigma().mean().item()}
 

@@ -117,3 +117,27 @@ def test_vae_encode_decode_reconstruct_shapes():
     assert torch.equal(model.reconstruct(x), model.decode(z))
     assert model.float().sample(6).shape == (6, D)
     assert F.softplus(model.sigma_raw).min() > 0 and math.isfinite(model.observation_sigma().sum().item())
+
+
+def test_vae_kl_warmup_weights_the_kl_gradient_from_zero_to_one():
+    model = linear_vae()
+    model.config = dataclasses.replace(model.config, kl_warmup_steps=4)
+    x = torch.randn(8, D, dtype=torch.float64)
+
+    def gradients(kl_weight: float) -> list[torch.Tensor]:
+        model.zero_grad(set_to_none=True)
+        torch.manual_seed(5)
+        nll, kl = model.elbo_terms(x)
+        (nll.mean() + kl_weight * kl.mean()).backward()
+        return [p.grad.clone() for p in model.encoder.parameters()]
+
+    for step, weight in enumerate([0.0, 0.25, 0.5, 0.75, 1.0, 1.0]):
+        assert model.kl_weight() == weight
+        expected, full = gradients(weight), gradients(1.0)
+        torch.manual_seed(5)
+        model.train_step(x)
+        used = [p.grad for p in model.encoder.parameters()]
+        assert all(torch.allclose(u, e) for u, e in zip(used, expected)), step
+        if weight < 1.0:  # the KL term does move the encoder, so the weight is visible in its gradient
+            assert not all(torch.allclose(u, f) for u, f in zip(used, full)), step
+    assert int(model.state_dict()["steps_done"]) == 6  # checkpointed with the weights, so a resume continues it
