@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import statistics
 import time
 from pathlib import Path
 
+import torch
+
 from engine.config import apply_overrides, build_run_config
 from engine.paths import REPO_ROOT, var_dir
-from engine.registry import MODELS
+from engine.registry import MODELS, load_dataset  # the registry imports torch anyway
 
 SUITES = {"synthetic": ("ring8", "grid25", "hd1200")}
 PUBLISHED = REPO_ROOT / "assets" / "published.json"
@@ -111,12 +114,6 @@ def speed_table(models: list[str], iterations: int = 200, repeats: int = 3, thre
     discriminators) count as the method's cost. The median of `repeats` timings of `iterations` steps each
     after 20 warm-up steps, the method and its GAN timed alternately in one process.
     """
-    import dataclasses
-
-    import torch
-
-    from engine.registry import load_dataset
-
     torch.set_num_threads(threads)
     data = load_dataset(dataset, 60_000, 0)
     rows = [(name, name, {}) for name in models]
@@ -139,8 +136,6 @@ def speed_table(models: list[str], iterations: int = 200, repeats: int = 3, thre
 
 def same_network_gan(config) -> tuple:
     """The GAN config taking every field it shares with a method's config from it, and those shared fields."""
-    import dataclasses
-
     gan_fields = {f.name for f in dataclasses.fields(MODELS["gan"].Config)}
     shared = {k: v for k, v in dataclasses.asdict(config).items() if k in gan_fields}
     return dataclasses.replace(MODELS["gan"].Config(), **shared), shared
@@ -149,8 +144,6 @@ def same_network_gan(config) -> tuple:
 def _time_alternately(builds, data, iterations: int, repeats: int) -> list[float]:
     """Median ms per train_step of each (model class, config), timing them in turn so that a change in the
     machine's load hits all of them alike."""
-    import torch
-
     timed = []
     for cls, config in builds:
         torch.manual_seed(0)
