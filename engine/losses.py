@@ -27,12 +27,15 @@ def ratio_loss(logits: torch.Tensor) -> torch.Tensor:
 
 
 def hinge_d_loss(real: torch.Tensor, *fakes: torch.Tensor) -> torch.Tensor:
-    """Hinge loss of a critic: mean relu(1 - D(real)) plus, for each fake batch, mean relu(1 + D(fake)).
+    """Hinge loss of a critic: mean relu(1 - D(real)) plus mean relu(1 + D(fake)) over one fake batch made of
+    equal shares of each kind of fake.
 
-    SN-GAN's discriminator loss (Miyato et al. 2018), which BMS-VAE-GAN uses for its image critic; one
-    term per kind of fake, as alpha-GAN's L_D has one for reconstructions and one for samples.
+    SN-GAN's discriminator loss (Miyato et al. 2018), which BMS-VAE-GAN uses for its image critic, with its
+    single fake term. The kinds share it (alpha-GAN's L_D has one term for reconstructions and one for
+    samples): with a full term each, reconstructions that match the data cancel the real term there, the
+    hinge then has no slope between -1 and 1 on the data, and the critic sinks to -1 everywhere.
     """
-    return F.relu(1.0 - real).mean() + sum(F.relu(1.0 + fake).mean() for fake in fakes)
+    return F.relu(1.0 - real).mean() + sum(F.relu(1.0 + fake).mean() for fake in fakes) / len(fakes)
 
 
 def reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor, kind: str = "l1") -> torch.Tensor:

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.losses import hinge_d_loss
 from engine.data import DataSpec
 from tests.conftest import Fn
 from engine.models.bms_vae_gan import BMSVAEGAN, BMSVAEGANConfig
@@ -64,8 +65,24 @@ def test_adversarial_term_uses_the_least_realistic_sample():
 def test_critic_hinge_loss_counts_reconstructions_and_samples_as_fake():
     losses = transparent(build(num_samples=3)).losses(X, EPS, Z)
     scores = (X[:, None, 0] + EPS[:, :, 0])
-    expected = F.relu(1 - X[:, 0]).mean() + F.relu(1 + scores).mean() + F.relu(1 + Z[:, 0]).mean()
-    assert losses["loss_d"].item() == pytest.approx(expected.item())
+    fake = (F.relu(1 + scores).mean() + F.relu(1 + Z[:, 0]).mean()) / 2  # one fake term, half each
+    assert losses["loss_d"].item() == pytest.approx((F.relu(1 - X[:, 0]).mean() + fake).item())
+
+
+def test_lipschitz_bound_scales_the_critic_scores():
+    """d_lipschitz = 4: every critic score is 4 x the network's, so the adversarial term is 4 x too."""
+    one = transparent(build(num_samples=3)).losses(X, EPS, Z)
+    four = transparent(build(num_samples=3, d_lipschitz=4.0)).losses(X, EPS, Z)
+    assert four["loss_adv"].item() == pytest.approx(4 * one["loss_adv"].item())
+    assert four["loss_d"].item() != pytest.approx(one["loss_d"].item())
+
+
+def test_critic_is_pushed_up_on_data_that_reconstructions_match():
+    """Reconstructions equal to the data must not cancel the real term: the critic's loss still falls
+    as its score on the data rises from -1 (the hinge loss would be flat there with a full term each)."""
+    real = torch.full((8,), -0.5, requires_grad=True)
+    hinge_d_loss(real, real, torch.full((8,), -2.0)).backward()
+    assert real.grad.sum() < 0
 
 
 def test_one_sample_reduces_to_the_single_sample_objective():
