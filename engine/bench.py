@@ -55,8 +55,8 @@ def report_table(run_dirs: list[Path]) -> str:
         config = json.loads((Path(run_dir) / "config.json").read_text())
         key = (config["model_name"], config["data"]["name"], config["train"]["steps"])
         groups.setdefault(key, []).append(_read_run(Path(run_dir)))
-    header = ("| method | dataset | steps | modes | HQ % | reverse KL | published modes / HQ % | wall s per run "
-              "| runs evaluated |\n|---|---|---|---|---|---|---|---|---|")
+    header = ("| method | dataset | steps | modes | HQ % | reverse KL | noisy modes / HQ % | published modes / HQ % "
+              "| wall s per run | runs evaluated |\n|---|---|---|---|---|---|---|---|---|---|")
     rows = [_row(model, dataset, steps, [r for r, _ in runs], [w for _, w in runs],
                  published.get(model, {}).get(dataset)) for (model, dataset, steps), runs in groups.items()]
     return header + "\n" + "\n".join(rows) + "\n"
@@ -82,8 +82,16 @@ def _mean_std(values: list) -> str:
     return f"{statistics.mean(values):.2f} ± {spread:.2f}"
 
 
+def _noisy(results: list[dict]) -> str:
+    """Mean modes / HQ % of the noisy samples G(z) + sigma * eps, for models with an observation model."""
+    noisy = [r for r in results if "noisy_modes" in r]
+    if not noisy:
+        return "-"
+    return " / ".join(f"{statistics.mean(r[k] for r in noisy):.1f}" for k in ("noisy_modes", "noisy_hq_pct"))
+
+
 def _row(model, dataset, steps, results, walls, published) -> str:
-    cols = [_mean_std([r.get(k) for r in results]) for k in ("modes", "hq_pct", "reverse_kl")]
+    cols = [_mean_std([r.get(k) for r in results]) for k in ("modes", "hq_pct", "reverse_kl")] + [_noisy(results)]
     ref = f"{published['modes']} / {published['hq_pct']} ({published['source']})" if published else "-"
     finite = [w for w in walls if math.isfinite(w)]
     wall = f"{statistics.mean(finite):.0f}" if finite else "n/a"

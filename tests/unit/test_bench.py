@@ -36,6 +36,16 @@ def test_synthetic_suite_reports_mean_and_spread_over_seeds(home):
     assert "1 / 99.3" in row  # VEEGAN Table 1's GAN row printed beside it
 
 
+def test_noisy_figures_beside_the_mean_figures_for_models_with_observation_noise(home):
+    """PresGAN's table row also gives modes / HQ % of G(z) + sigma * eps; the GAN, which has no sigma, a dash."""
+    table = run_suite("synthetic", ["gan", "presgan"], seeds=1, steps=20, overrides=["train.eval_samples=200"],
+                      use_mlflow=False, datasets=["ring8"], echo=lambda line: None)
+    rows = {line.split(" | ")[0]: line.split(" | ") for line in table.splitlines() if "| ring8 |" in line}
+    assert rows["| gan"][6] == "-"
+    noisy_modes, noisy_hq = (float(v) for v in rows["| presgan"][6].split(" / "))
+    assert 0 <= noisy_modes <= 8 and 0 <= noisy_hq <= 100
+
+
 def test_report_rebuilds_the_table_from_run_directories_and_counts_unfinished_runs(home, tmp_path):
     from engine.__main__ import main
 
