@@ -150,7 +150,8 @@ class BMSVAEGAN(GenerativeModel):
             "loss_recon": recon,
             "loss_adv": adv,
             "loss_g": loss_g,
-            # 5. critic: hinge loss, reconstructions and samples both fake (appendix B; alpha-GAN eq. 14)
+            # 5. critic: hinge loss, reconstructions and samples both fake, sharing one fake term (appendix B;
+            #    alpha-GAN eq. 14; see hinge_d_loss for why they share it)
             "loss_d": hinge_d_loss(d_real, d_rec, d_p),
             # 6. code discriminator, prior draws "real" (alpha-GAN eq. 16, corrected)
             "loss_code": logistic_loss(c_prior, c_enc),
