@@ -151,7 +151,7 @@ def cmd_bench(args) -> int:
         write_report(table, args.out)
         return 0
     table = run_suite(args.suite, models, args.seeds, args.steps, args.set or [], use_mlflow=not args.no_mlflow,
-                      datasets=args.datasets.split(",") if args.datasets else None)
+                      datasets=args.datasets.split(",") if args.datasets else None, first_seed=args.first_seed)
     print(table)
     write_report(table, args.out)
     return 0
@@ -200,6 +200,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--models", help="comma-separated (default: every registered model)")
     s.add_argument("--datasets", help="comma-separated subset of the suite's datasets (speed: the first one, default ring8)")
     s.add_argument("--seeds", type=int, default=3)
+    s.add_argument("--first-seed", type=int, default=0,
+                   help="seeds FIRST .. FIRST+SEEDS-1, to split a suite over workers or machines (see --report)")
     s.add_argument("--steps", type=int, default=20_000)
     s.add_argument("--set", action="append", metavar="KEY=VALUE")
     s.add_argument("--threads", type=int, default=1, help="torch threads for --suite speed")

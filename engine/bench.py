@@ -20,7 +20,7 @@ PUBLISHED = REPO_ROOT / "assets" / "published.json"
 
 
 def run_suite(suite: str, models: list[str], seeds: int, steps: int, overrides: list[str],
-              use_mlflow: bool = True, datasets: list[str] | None = None,
+              use_mlflow: bool = True, datasets: list[str] | None = None, first_seed: int = 0,
               echo=lambda line: print(line, flush=True)) -> str:
     """Train every combination in this process, one after another; return a Markdown table.
 
@@ -32,7 +32,7 @@ def run_suite(suite: str, models: list[str], seeds: int, steps: int, overrides: 
     run_dirs = []
     for model in models:
         for dataset in datasets or SUITES[suite]:
-            for seed in range(seeds):
+            for seed in range(first_seed, first_seed + seeds):
                 preset = MODELS[model].PRESETS.get(dataset, {})
                 raw = apply_overrides({"model_name": model, "data": {"name": dataset}, "model": dict(preset),
                                        "train": {"steps": steps, "seed": seed, "eval_every": steps,

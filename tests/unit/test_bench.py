@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from engine.bench import run_suite, same_network_gan, speed_table
 from engine.registry import MODELS
@@ -58,6 +59,14 @@ def test_report_rebuilds_the_table_from_run_directories_and_counts_unfinished_ru
     row = next(line for line in out.read_text().splitlines() if line.startswith("| pacgan | ring8"))
     assert row.endswith("| 1 of 2 |") and "| 2 of 2 |" in table
     assert row.split(" | ")[3].endswith("± 0.00")  # one evaluated seed: no spread
+
+
+def test_first_seed_starts_the_seed_range_there(home):
+    run_suite("synthetic", ["gan"], seeds=1, steps=5, overrides=["train.eval_samples=100"], use_mlflow=False,
+              datasets=["ring8"], first_seed=2, echo=lambda line: None)
+    (run_dir,) = next((home / "var" / "bench").iterdir()).iterdir()
+    assert run_dir.name == "gan-ring8-s2"
+    assert json.loads((run_dir / "config.json").read_text())["train"]["seed"] == 2
 
 
 def test_bench_bad_arguments_are_one_line_errors_naming_them(home, capsys):
