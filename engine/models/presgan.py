@@ -94,12 +94,12 @@ class PresGAN(GenerativeModel):
                   "lr_g": 1e-3, "lr_d": 1e-3, "entropy_weight": 0.03, "sigma_min": 0.005, "sigma_max": 0.02},
         "grid25": {"latent_dim": 32, "g_depth": 2, "d_depth": 1, "activation": "relu", "batch_size": 128,
                    "lr_g": 3e-3, "lr_d": 3e-3, "entropy_weight": 0.01, "sigma_max": 0.1},
-        # hd1200, from four short probes: with the defaults (tanh, lr 2e-4 both) D wins at once (loss_d 0.003, 0 modes
-        # at 3k steps, also with sigma up to 1.5); the ring10 networks with D 10x slower learn; lambda 0.01 gave
-        # 1 mode at 3k, 0.05 3 modes at 6k (71 % HQ), 0.2 spread samples off the components (1 mode at 6k).
-        # sigma 1 = the data's std inside a component
+        # hd1200: with the defaults (tanh, lr 2e-4 both) D wins at once (loss_d 0.003, 0 modes at 3k steps, also
+        # with sigma up to 1.5); the ring10 networks with D 10x slower learn. sigma 1 = the data's std inside a
+        # component. lambda from full 20k-step runs (session 4; 3k-6k probes had misled): 0.05 3.7 modes over
+        # seeds 0-2, 0.02 5.3 (6 / 5 / 5), 0.01 5 and 0.005 6 (seed 0); lambda 0 ("without entropy") 9 (seed 0)
         "hd1200": {"latent_dim": 32, "g_depth": 2, "d_depth": 1, "activation": "relu", "batch_size": 64,
-                   "lr_g": 1e-3, "lr_d": 1e-4, "entropy_weight": 0.05, "sigma_init": 1.0, "sigma_max": 1.0},
+                   "lr_g": 1e-3, "lr_d": 1e-4, "entropy_weight": 0.02, "sigma_init": 1.0, "sigma_max": 1.0},
     }
 
     def __init__(self, config: PresGANConfig, spec: DataSpec):
