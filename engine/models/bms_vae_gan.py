@@ -92,7 +92,7 @@ class BMSVAEGAN(GenerativeModel):
         # 10k-step probes, seed 0 (session 3): with the critic bounded to Lipschitz 1 its scores hardly move on
         # these scales and samples spread over the grid's square (2-3 % HQ); bound 100 gave grid25 22 modes at
         # 19 % HQ and ring8 8 at 72 % (bound 1000: 13 grid modes; beta 1 with 100: 23 modes at 6 %)
-        # 3 seeds x 20k with these: ring8 8 / 78.5 % HQ, grid25 19.3 / 32.6 % (docs/benchmarks.md)
+        # 3 seeds x 20k with these (session 3): ring8 8 / 78.5 % HQ, grid25 19.3 / 32.6 % (docs/benchmarks.md)
         "ring8": {"adv_weight": 3.0, "d_lipschitz": 100.0},
         # grid25 with twice the learning rates (20k steps, seeds 0-2, session 4): 25 / 25 / 25 modes at 59-79 % HQ
         # (lr_g 5e-4: 19.3 modes at 33 %); on ring8 the same change gave 57 % (seed 0) against 79 %

@@ -88,8 +88,8 @@ class PresGAN(GenerativeModel):
         # the same networks with equal learning rates; sigma bounds scaled to each set's std (0.01, 0.05). The
         # modes are 1/100 of the data's extent and D must learn features that fine: more data per step (ring8,
         # VEEGAN's batch 500) or faster steps (grid25) helped. 20k steps, session 4 (docs/benchmarks.md): ring8
-        # batch 500 8 / 83-93 % HQ over seeds 0-2 (batch 64: 8 / 71 %); grid25 lr 3e-3 24 / 66 % over seeds 0-2,
-        # with batch 128 25 / 84 % (seed 0; lr 1e-3, batch 64: 15.7 / 9 %)
+        # batch 500 8 / 89 % HQ over seeds 0-2 (batch 64: 8 / 71 %); grid25 lr 3e-3 with batch 128 25 / 76 %
+        # (lr 1e-3, batch 64: 15.7 / 9 %)
         "ring8": {"latent_dim": 32, "g_depth": 2, "d_depth": 1, "activation": "relu", "batch_size": 500,
                   "lr_g": 1e-3, "lr_d": 1e-3, "entropy_weight": 0.03, "sigma_min": 0.005, "sigma_max": 0.02},
         "grid25": {"latent_dim": 32, "g_depth": 2, "d_depth": 1, "activation": "relu", "batch_size": 128,
@@ -97,7 +97,7 @@ class PresGAN(GenerativeModel):
         # hd1200: with the defaults (tanh, lr 2e-4 both) D wins at once (loss_d 0.003, 0 modes at 3k steps, also
         # with sigma up to 1.5); the ring10 networks with D 10x slower learn. sigma 1 = the data's std inside a
         # component. lambda from full 20k-step runs (session 4; 3k-6k probes had misled): 0.05 3.7 modes over
-        # seeds 0-2, 0.02 5.3 (6 / 5 / 5), 0.01 5 and 0.005 6 (seed 0); lambda 0 ("without entropy") 9 (seed 0)
+        # seeds 0-2, 0.02 5.3 (6 / 5 / 5), 0.01 5 and 0.005 6 (seed 0); lambda 0 ("without entropy") 9.3 (9 / 9 / 10)
         "hd1200": {"latent_dim": 32, "g_depth": 2, "d_depth": 1, "activation": "relu", "batch_size": 64,
                    "lr_g": 1e-3, "lr_d": 1e-4, "entropy_weight": 0.02, "sigma_init": 1.0, "sigma_max": 1.0},
     }
