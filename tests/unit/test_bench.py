@@ -21,7 +21,11 @@ def test_the_reference_gan_takes_the_methods_networks_and_batch():
 def test_speed_table_has_a_row_per_method_and_variant():
     table = speed_table(["gan", "presgan"], iterations=2, repeats=1, echo=lambda line: None)
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| method")]
-    assert [row.split(" | ")[0] for row in rows] == ["| gan", "| presgan", "| presgan, hmc_gradient=prior"]  # BMS variants only with BMS
+    assert [row.split(" | ")[0] for row in rows] == [  # BMS variants only with BMS
+        "| gan", "| presgan", "| presgan, hmc_gradient=prior", "| presgan, batch_size=64",
+        "| presgan, hmc_gradient=prior, batch_size=64"]
+    preset_batch = MODELS["presgan"].PRESETS["ring8"]["batch_size"]
+    assert rows[1].endswith(f"batch_size {preset_batch} |") and rows[3].endswith("batch_size 64 |")  # variant wins
     ratios = [float(row.split(" | ")[3].rstrip("x")) for row in rows]
     assert all(r > 0 for r in ratios)
 
