@@ -13,10 +13,12 @@ import torch
 
 from engine.config import apply_overrides, build_run_config
 from engine.paths import REPO_ROOT, var_dir
+from engine.data.synthetic import MIXTURES
 from engine.registry import MODELS, load_dataset  # the registry imports torch anyway
 
 SUITES = {"synthetic": ("ring8", "grid25", "hd1200")}
 PUBLISHED = REPO_ROOT / "assets" / "published.json"
+TRUE_SAMPLE_SEED = 10_000  # draws of the reference row, apart from the training set's seed
 
 
 def run_suite(suite: str, models: list[str], seeds: int, steps: int, overrides: list[str],
@@ -51,15 +53,29 @@ def report_table(run_dirs: list[Path]) -> str:
     evaluated, eval.json), one row per (method, data set, steps) in order of first appearance."""
     published = json.loads(PUBLISHED.read_text())
     groups: dict[tuple, list[tuple[dict, float]]] = {}
+    eval_sizes: dict[str, int] = {}
     for run_dir in run_dirs:
         config = json.loads((Path(run_dir) / "config.json").read_text())
         key = (config["model_name"], config["data"]["name"], config["train"]["steps"])
         groups.setdefault(key, []).append(_read_run(Path(run_dir)))
+        eval_sizes.setdefault(config["data"]["name"], config["train"]["eval_samples"])
     header = ("| method | dataset | steps | modes | HQ % | reverse KL | noisy modes / HQ % | published modes / HQ % "
               "| wall s per run | runs evaluated |\n|---|---|---|---|---|---|---|---|---|---|")
     rows = [_row(model, dataset, steps, [r for r, _ in runs], [w for _, w in runs],
                  published.get(model, {}).get(dataset)) for (model, dataset, steps), runs in groups.items()]
+    rows += [_data_row(name, n) for name, n in eval_sizes.items() if name in MIXTURES]
     return header + "\n" + "\n".join(rows) + "\n"
+
+
+def _data_row(dataset: str, n: int, draws: int = 3) -> str:
+    """The metrics of `draws` sets of n true samples: the most a model that matches the data can score (a
+    generator narrower than the data can score more HQ)."""
+    from engine.metrics.modes import mode_metrics
+
+    mixture = MIXTURES[dataset]()
+    results = [mode_metrics(mixture.sample(n, seed=TRUE_SAMPLE_SEED + i)[0], mixture) for i in range(draws)]
+    cols = [_mean_std([r[k] for r in results]) for k in ("modes", "hq_pct", "reverse_kl")]
+    return f"| true samples | {dataset} | - | {' | '.join(cols)} | - | - | - | {draws} draws of {n} |"
 
 
 def _read_run(run_dir: Path) -> tuple[dict, float]:

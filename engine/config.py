@@ -94,6 +94,9 @@ class TrainConfig(Section):
     log_every: int = param(10, range=(1, 100_000), help="steps between loss records")
     threads: int = param(0, range=(0, 256),
                          help="torch threads; 0 = half the cores (two jobs on two cores must not thrash)")
+    lr_decay_start: float = param(1.0, range=(0.0, 1.0),
+                                  help="fraction of the run after which every learning rate falls linearly to 0 "
+                                       "at the last step (1 = constant, the papers' setting)")
 
 
 @dataclass

@@ -107,6 +107,7 @@ class Trainer:
         self.device = pick_device(cfg.train.device)
         self.dataset = load_dataset(cfg.data.name, cfg.data.n_train, cfg.data.seed)
         self.model = build_model(cfg, self.dataset, self.device)
+        self.base_lrs = {k: [g["lr"] for g in o.param_groups] for k, o in self.model.optimizers().items()}
         self.batches = torch.Generator().manual_seed(cfg.train.seed + 1)
         self.step, self.elapsed, run_id = 0, 0.0, None
         if resume:
@@ -161,6 +162,7 @@ class Trainer:
                     return self.finish("stopped", EXIT_INTERRUPTED, f"stopped at step {self.step}; resume to continue")
                 if self.step + 1 == fault_step:
                     _poison(model)
+                self._set_learning_rates()
                 idx = torch.randint(len(data_x), (cfg.model.batch_size,), generator=self.batches).to(self.device)
                 losses = model.train_step(data_x[idx])
                 bad = next((k for k, v in losses.items() if not math.isfinite(v)), None)
@@ -179,6 +181,13 @@ class Trainer:
             self.tracker.log_artifact(files.eval)
         return self.finish("finished", EXIT_OK)
 
+    def _set_learning_rates(self) -> None:
+        """Scale each optimiser's configured rate by `lr_decay_factor` (resumed runs follow the same schedule)."""
+        factor = lr_decay_factor(self.step, self.cfg.train.steps, self.cfg.train.lr_decay_start)
+        for name, opt in self.model.optimizers().items():
+            for group, base in zip(opt.param_groups, self.base_lrs[name]):
+                group["lr"] = base * factor
+
     def _record(self, losses: dict[str, float], metrics_log) -> None:
         """Log losses, evaluate and checkpoint on their schedules (and always at the last step)."""
         step, train_cfg, last = self.step, self.cfg.train, self.step == self.cfg.train.steps
@@ -190,6 +199,14 @@ class Trainer:
             _evaluate(self.model, self.dataset, self.cfg, self.files, step, metrics_log, self.tracker)
         if step % train_cfg.checkpoint_every == 0 or last:
             self.checkpoint()
+
+
+def lr_decay_factor(step: int, steps: int, decay_start: float) -> float:
+    """1 until `decay_start * steps`, then linear to 0 at the last step (step counts from 0)."""
+    start = decay_start * steps
+    if step < start or steps <= start:
+        return 1.0
+    return max(0.0, (steps - step) / (steps - start))
 
 
 def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, use_mlflow: bool = True) -> int:
