@@ -51,10 +51,12 @@ def field_widget(field: dict, key: str, label: str | None = None) -> Any:
     return st.text_input(label, key=key, help=help_text, **({} if preset else {"value": str(default)}))
 
 
-def apply_preset(cls: type, prefix: str, preset: dict) -> None:
-    """Set every field's widget state to the preset's value, or to the field's default where the preset is
-    silent. Call it before the widgets are drawn, when the method or the data set has changed."""
+def apply_preset(cls: type, prefix: str, preset: dict, only: Iterable[str] | None = None) -> None:
+    """Set every field's widget state (or only those named) to the preset's value, or to the field's default
+    where the preset is silent. Call it before the widgets are drawn, when the method or the data set changed."""
     for field in describe_fields(cls):
+        if only is not None and field["name"] not in only:
+            continue
         value = preset.get(field["name"], field["default"])
         st.session_state[f"{prefix}.{field['name']}"] = float(value) if field["type"] == "float" else value
 

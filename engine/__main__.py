@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.checkpoint import CheckpointError
 from engine.config import ConfigError, apply_overrides, build_run_config, describe_fields, read_config_file
-from engine.registry import DATA_SCHEMES, DATASETS, MODELS
+from engine.registry import DATA_SCHEMES, DATASETS, MODELS, preset
 
 EXIT_BAD_INPUT = 2
 
@@ -53,7 +53,8 @@ def run_config_from_args(args):
     method, data = raw.get("model_name"), raw.get("data", {}).get("name")
     if not args.config and not args.no_preset and method in MODELS:
         # the method's benchmark settings for this data set (what `bench` uses); --set still wins
-        raw["model"] = {**MODELS[method].PRESETS.get(data, {}), **raw.get("model", {})}
+        for section, values in preset(method, data).items():
+            raw[section] = {**values, **raw.get(section, {})}
     sets = list(args.set or [])
     for flag, key in (("steps", "train.steps"), ("seed", "train.seed"), ("device", "train.device")):
         if getattr(args, flag) is not None:

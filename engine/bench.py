@@ -14,7 +14,7 @@ import torch
 from engine.config import apply_overrides, build_run_config
 from engine.paths import REPO_ROOT, var_dir
 from engine.data.synthetic import MIXTURES
-from engine.registry import MODELS, load_dataset  # the registry imports torch anyway
+from engine.registry import MODELS, load_dataset, preset  # the registry imports torch anyway
 
 SUITES = {"synthetic": ("ring8", "grid25", "hd1200")}
 PUBLISHED = REPO_ROOT / "assets" / "published.json"
@@ -35,10 +35,11 @@ def run_suite(suite: str, models: list[str], seeds: int, steps: int, overrides: 
     for model in models:
         for dataset in datasets or SUITES[suite]:
             for seed in range(first_seed, first_seed + seeds):
-                preset = MODELS[model].PRESETS.get(dataset, {})
-                raw = apply_overrides({"model_name": model, "data": {"name": dataset}, "model": dict(preset),
-                                       "train": {"steps": steps, "seed": seed, "eval_every": steps,
-                                                 "checkpoint_every": steps, "threads": 2}}, overrides)
+                sections = preset(model, dataset)
+                raw = apply_overrides({"model_name": model, "data": {"name": dataset}, "model": sections["model"],
+                                       "train": {**sections["train"], "steps": steps, "seed": seed,
+                                                 "eval_every": steps, "checkpoint_every": steps, "threads": 2}},
+                                      overrides)
                 cfg = build_run_config(MODELS, raw)
                 run_dir = root / f"{model}-{dataset}-s{seed}"
                 code = train(cfg, run_dir, use_mlflow=use_mlflow)
@@ -148,7 +149,7 @@ def speed_table(models: list[str], iterations: int = 200, repeats: int = 3, thre
     lines = []
     for label, name, extra in rows:
         cls = MODELS[name]
-        config = dataclasses.replace(cls.Config(), **{**cls.PRESETS.get(dataset, {}), **extra})
+        config = dataclasses.replace(cls.Config(), **{**preset(name, dataset)["model"], **extra})
         gan_config, shared = same_network_gan(config)
         method_ms, gan_ms = _time_alternately([(cls, config), (MODELS["gan"], gan_config)], data, iterations,
                                               repeats)

@@ -42,3 +42,21 @@ def load_dataset(name: str, n_train: int, seed: int):
         return DATA_SCHEMES[scheme](arg, n_train, seed)
     known = ", ".join([*DATASETS, *(f"{s}:PATH" for s in DATA_SCHEMES)])
     raise ConfigError(f"data.name={name!r} is not a known dataset ({known})")
+
+
+def preset(method: str, dataset: str) -> dict[str, dict]:
+    """A method's preset for a data set as config sections {"model": {...}, "train": {...}}.
+
+    PRESETS entries name model fields plainly and loop fields as "train.NAME" (a learning-rate schedule
+    belongs to the loop, which every method shares)."""
+    sections: dict[str, dict] = {"model": {}, "train": {}}
+    for key, value in MODELS[method].PRESETS.get(dataset, {}).items():
+        section, _, name = key.rpartition(".")
+        sections[section or "model"][name] = value
+    return sections
+
+
+def preset_train_fields() -> list[str]:
+    """The loop fields some preset sets: a form resets them when the method or the data set changes."""
+    return sorted({name for method, cls in MODELS.items() for dataset in cls.PRESETS
+                   for name in preset(method, dataset)["train"]})

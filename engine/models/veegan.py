@@ -9,6 +9,7 @@ notebook (VEEGAN_2D_RING.ipynb, read from third-party copies; shared/reference/a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -50,6 +51,12 @@ class VEEGAN(GenerativeModel):
     """Generator G([z, eps]) -> x, reconstructor F(x) -> z, joint discriminator D(z, x) -> logit."""
 
     Config = VEEGANConfig
+    # Within the issue's 20k steps (the notebook ran 100k): three times the notebook's learning rates, falling
+    # linearly to 0 over the second half of the run. ring8 seed 0 (session 5): 8 / 67.4 % HQ (notebook
+    # settings 8 / 26.4 %; lr 3e-3 without the decay 8 / 46.7 %; published 8 / 52.9)
+    PRESETS: ClassVar[dict[str, dict]] = {
+        "ring8": {"lr_g": 3e-3, "lr_d": 3e-3, "train.lr_decay_start": 0.5},
+    }
 
     def __init__(self, config: VEEGANConfig, spec: DataSpec):
         super().__init__(config, spec)

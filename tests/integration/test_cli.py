@@ -194,8 +194,10 @@ def test_list_json_describes_models_datasets_and_fields():
 def test_train_applies_the_method_preset_for_its_data_unless_told_not_to(home):
     from engine.registry import MODELS
 
-    name, data, key, value = next((n, d, k, v) for n, cls in sorted(MODELS.items()) for d, p in cls.PRESETS.items()
-                                  for k, v in p.items() if v != getattr(cls.Config(), k))
+    from engine.registry import preset
+
+    name, data, key, value = next((n, d, k, v) for n, cls in sorted(MODELS.items()) for d in cls.PRESETS
+                                  for k, v in preset(n, d)["model"].items() if v != getattr(cls.Config(), k))
     configs = {}
     for flag in ([], ["--no-preset"]):
         out = home / f"run{len(configs)}"
@@ -205,3 +207,19 @@ def test_train_applies_the_method_preset_for_its_data_unless_told_not_to(home):
         configs[bool(flag)] = json.loads((out / "config.json").read_text())["model"]
     assert configs[False][key] == value
     assert configs[True][key] == getattr(MODELS[name].Config(), key)
+
+
+def test_a_presets_loop_settings_reach_the_run_config_and_set_still_wins(home):
+    from engine.config import TrainConfig
+    from engine.registry import MODELS, preset
+
+    name, data, key, value = next((n, d, k, v) for n in sorted(MODELS) for d in MODELS[n].PRESETS
+                                  for k, v in preset(n, d)["train"].items())
+    assert value != getattr(TrainConfig(), key)
+    base = ["train", "--model", name, "--data", data, "--steps", "2", "--no-mlflow", "--set", "train.threads=1",
+            "--set", "train.eval_samples=10"]
+    for extra, expected in (([], value), (["--set", f"train.{key}=1"], 1), (["--no-preset"], getattr(TrainConfig(), key))):
+        out = home / f"run{len(extra)}{expected}"
+        result = run_engine(*base, "--out", str(out), *extra)
+        assert result.returncode == 0, result.stderr
+        assert json.loads((out / "config.json").read_text())["train"][key] == expected, extra

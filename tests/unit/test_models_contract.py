@@ -9,7 +9,7 @@ import torch
 
 from engine.config import ConfigError, build_run_config
 from engine.data import DataSpec
-from engine.registry import MODELS
+from engine.registry import MODELS, preset
 
 SPECS = {"2d": DataSpec(name="t2", kind="vector", shape=(2,), low=-1.0, high=1.0),
          "1200d": DataSpec(name="t1200", kind="vector", shape=(1200,), low=-30.0, high=30.0)}
@@ -90,9 +90,10 @@ PRESETS = [(name, dataset) for name in sorted(MODELS) for dataset in sorted(MODE
 def test_every_preset_is_a_valid_config_that_trains_on_its_data_set(name, dataset):
     from engine.registry import load_dataset
 
-    preset = MODELS[name].PRESETS[dataset]
-    cfg = build_run_config(MODELS, {"model_name": name, "data": {"name": dataset}, "model": preset})
-    assert all(getattr(cfg.model, key) == value for key, value in preset.items())
+    sections = preset(name, dataset)
+    cfg = build_run_config(MODELS, {"model_name": name, "data": {"name": dataset}, **sections})
+    for section, values in sections.items():
+        assert all(getattr(getattr(cfg, section), key) == value for key, value in values.items())
     data = load_dataset(dataset, 256, 0)
     torch.manual_seed(0)
     model = MODELS[name](dataclasses.replace(cfg.model, batch_size=min(cfg.model.batch_size, 32)), data.spec)
