@@ -8,6 +8,10 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from engine.data.synthetic import HQ_ACCEPT_RATE
+
+TRUE_HQ_PCT = 100 * HQ_ACCEPT_RATE  # the share of true samples every mixture's HQ rule accepts (98.9 %)
+
 MAX_POINTS = 2_000  # per curve; longer histories are thinned so the browser stays quick
 COLOURS = qualitative.Plotly
 FINAL_METRICS = {"modes": "modes captured", "HQ %": "HQ samples (%)", "KL": "reverse KL"}
@@ -62,8 +66,17 @@ def eval_figure(evals: pd.DataFrame) -> go.Figure:
     # its own ticks (0, 20, ... 100), not ticks synced to the modes axis' gridlines
     fig.update_yaxes(title_text="HQ %", range=[0, 100], tickmode="linear", dtick=20, showgrid=False,
                      secondary_y=True)
+    if "hq_pct" in evals:
+        _true_hq_line(fig, secondary_y=True)
     fig.update_xaxes(title_text="step")
     return _layout(fig, "Mode metrics")
+
+
+def _true_hq_line(fig: go.Figure, **where) -> None:
+    """A dotted line at the HQ % that true samples score: what a model that matches the data reaches."""
+    fig.add_hline(y=TRUE_HQ_PCT, line=dict(dash="dot", width=1, color="#7f7f7f"),
+                  annotation_text=f"true samples {TRUE_HQ_PCT:.1f} %", annotation_position="bottom right",
+                  annotation_font_size=10, **where)
 
 
 def samples_figure(samples: np.ndarray, means: np.ndarray | None, title: str, height: int = 360) -> go.Figure:
@@ -210,5 +223,7 @@ def mode_curves_figure(evals: pd.DataFrame, n_modes: int | None = None) -> go.Fi
     if n_modes:  # the true number of modes as the panel's ceiling
         fig.update_yaxes(range=[0, n_modes * 1.05], row=1, col=1)
     fig.update_yaxes(range=[0, 100], row=1, col=2)
+    if "hq_pct" in rows:
+        _true_hq_line(fig, row=1, col=2)
     _layout(fig, "", height=320)
     return fig.update_layout(legend=dict(y=-0.32), margin=dict(b=40))  # below the "step" titles

@@ -103,6 +103,9 @@ def test_figures_build(means):
     assert len(thinned) <= charts.MAX_POINTS + 1 and thinned[-1] == 4999
     evals = pd.DataFrame({"step": [100, 200], "modes": [1.0, 3.0], "hq_pct": [10.0, 60.0]})
     assert len(charts.eval_figure(evals).data) == 2
+    # the HQ axis carries the true samples' rate (1 - e^-4.5) as a reference line
+    assert [round(shape.y0, 2) for shape in charts.eval_figure(evals).layout.shapes] == [98.89]
+    assert not charts.eval_figure(evals.drop(columns="hq_pct")).layout.shapes
     assert len(charts.stats_figure(train.assign(sigma_mean=0.1, entropy=2.0), ["sigma_mean", "entropy"]).data) == 2
     assert len(charts.overlay_figure({"a": [(1, 0.5), (2, 0.6)], "b": [(1, 0.1)]}, "modes").data) == 2
     runs = pd.DataFrame({"run": ["a", "b"], "modes": [8.0, 1.0], "HQ %": [90.0, 5.0], "KL": [0.01, None]})
@@ -151,5 +154,7 @@ def test_explore_figures_build():
     assert [trace.type for trace in fig.data] == ["contour", "scattergl", "scattergl"]
     evals = pd.DataFrame({"step": [10, 20], "modes": [1.0, 2.0], "hq_pct": [5.0, 9.0], "reverse_kl": [0.3, 0.2]})
     assert len(charts.mode_curves_figure(evals, 8).data) == 3
+    (line,) = charts.mode_curves_figure(evals, 8).layout.shapes
+    assert round(line.y0, 2) == 98.89 and line.yref == "y2"  # on the HQ panel only
     noisy = evals.assign(noisy_modes=1.0, noisy_hq_pct=2.0, noisy_reverse_kl=0.5)
     assert len(charts.mode_curves_figure(noisy).data) == 6
