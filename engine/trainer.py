@@ -183,6 +183,8 @@ class Trainer:
 
     def _set_learning_rates(self) -> None:
         """Scale each optimiser's configured rate by `lr_decay_factor` (resumed runs follow the same schedule)."""
+        if self.cfg.train.lr_decay_start >= 1.0:  # constant rates: the optimisers already hold them
+            return
         factor = lr_decay_factor(self.step, self.cfg.train.steps, self.cfg.train.lr_decay_start)
         for name, opt in self.model.optimizers().items():
             for group, base in zip(opt.param_groups, self.base_lrs[name]):
