@@ -74,7 +74,7 @@ def cmd_train(args) -> int:
         cfg = build_run_config(MODELS, raw)
         if args.steps:
             cfg.save(files.config)
-        return train(cfg, run_dir, resume=True, use_mlflow=not args.no_mlflow)
+        return train(cfg, run_dir, resume=True, use_mlflow=not args.no_mlflow).code
     if not (args.model or args.config):
         raise ConfigError("train needs --model (or --config FILE naming model_name)")
     cfg = run_config_from_args(args)
@@ -86,7 +86,7 @@ def cmd_train(args) -> int:
 
         run_dir = runs_dir() / new_job_id(cfg)
     print(f"run directory: {run_dir}", flush=True)
-    return train(cfg, run_dir, use_mlflow=not args.no_mlflow)
+    return train(cfg, run_dir, use_mlflow=not args.no_mlflow).code
 
 
 def cmd_evaluate(args) -> int:

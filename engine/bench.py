@@ -42,7 +42,7 @@ def run_suite(suite: str, models: list[str], seeds: int, steps: int, overrides: 
                                       overrides)
                 cfg = build_run_config(MODELS, raw)
                 run_dir = root / f"{model}-{dataset}-s{seed}"
-                code = train(cfg, run_dir, use_mlflow=use_mlflow)
+                code = train(cfg, run_dir, use_mlflow=use_mlflow).code
                 result, wall = _read_run(run_dir)
                 echo(f"{model} {dataset} seed {seed}: exit {code}, {wall:.0f} s, {_short(result)}")
                 run_dirs.append(run_dir)

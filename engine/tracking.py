@@ -13,11 +13,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from engine.callbacks import Callback, TrainResult
 from engine.paths import var_dir
 
 EXPERIMENT = os.environ.get("MODESCOPE_EXPERIMENT", "modescope")
 # run states (status.json) -> MLflow run statuses
-_MLFLOW_STATUS = {"finished": "FINISHED", "stopped": "KILLED", "diverged": "FAILED", "failed": "FAILED"}
+_MLFLOW_STATUS = {"finished": "FINISHED", "stopped": "KILLED", "pruned": "KILLED", "diverged": "FAILED",
+                  "failed": "FAILED"}
 
 
 def tracking_uri() -> str:
@@ -98,6 +100,50 @@ class Tracker:
         if message:
             self.client.set_tag(self.run_id, "message", message[:5000])
         self.client.set_terminated(self.run_id, status=_MLFLOW_STATUS.get(state, "FAILED"))
+
+
+class MLflowCallback(Callback):
+    """Tracks one training run in MLflow: params at the start, losses and evaluations by step, a scatter of
+    2-D samples per evaluation, the checkpoint and last evaluation as artifacts, the final state.
+
+    `tags` are added to a new run's tags (a study passes mlflow.parentRunId, its name and the trial number)."""
+
+    def __init__(self, tags: dict[str, str] | None = None):
+        self.tags = dict(tags or {})
+        self.tracker: Tracker | None = None
+
+    def on_start(self, trainer) -> None:
+        cfg, run_id = trainer.cfg, trainer.resumed_run_id
+        self.tracker = Tracker(run_id)
+        if run_id:
+            self.tracker.reopen()
+        else:
+            name = f"{cfg.model_name}-{Path(cfg.data.name).name}-s{cfg.train.seed}"
+            tags = {"method": cfg.model_name, "dataset": cfg.data.name, "run_dir": str(trainer.files.root),
+                    "device": str(trainer.device), "threads": str(trainer.threads), "state": "running", **self.tags}
+            self.tracker.start(name, cfg.flat(), tags)
+        trainer.status["mlflow_run_id"] = self.tracker.run_id
+
+    def on_log(self, trainer, step: int, losses: dict[str, float]) -> None:
+        self.tracker.log_metrics({f"train/{k}": v for k, v in losses.items()}, step)
+
+    def on_eval(self, trainer, step: int, metrics: dict[str, float], samples) -> None:
+        self.tracker.log_metrics({f"eval/{k}": v for k, v in metrics.items()}, step)
+        if samples.shape[1] == 2:
+            from engine.plots import scatter_png
+
+            spec = trainer.dataset.spec
+            means = spec.mixture.means if spec.mixture is not None else None
+            self.tracker.log_image(scatter_png(samples, means, f"{trainer.cfg.model_name} on {spec.name}, step {step}"),
+                                   key="samples", step=step)
+
+    def on_end(self, trainer, result: TrainResult) -> None:
+        if self.tracker is None or self.tracker.run_id is None:
+            return
+        if result.state == "finished":
+            self.tracker.log_artifact(trainer.files.checkpoint)
+            self.tracker.log_artifact(trainer.files.eval)
+        self.tracker.finish(result.state, result.message)
 
 
 def search_runs(max_results: int = 500) -> list[dict[str, Any]]:

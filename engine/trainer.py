@@ -1,7 +1,8 @@
-"""The training loop: steps, evaluation, checkpoints, stop/resume, NaN guard, tracking.
+"""The training loop: steps, evaluation, checkpoints, stop/resume, NaN guard, callbacks.
 
 A run directory holds config.json, status.json, metrics.jsonl, checkpoint.pt, eval.json and
-samples/. Exit codes (see the CLI): 0 done, 3 diverged, 130 interrupted after a checkpoint.
+samples/. Exit codes (see the CLI): 0 done, 3 diverged, 4 pruned (by a study), 130 interrupted after a
+checkpoint. MLflow tracking is a callback (engine.tracking.MLflowCallback), as is a study's pruning.
 """
 
 from __future__ import annotations
@@ -10,18 +11,21 @@ import json
 import math
 import os
 import signal
+import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from engine.callbacks import Callback, PruneRun, TrainResult
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.config import RunConfig, build_run_config, write_atomic
 from engine.evaluation import evaluate_model
 from engine.registry import MODELS, load_dataset
 
-EXIT_OK, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 3, 130
+EXIT_OK, EXIT_DIVERGED, EXIT_PRUNED, EXIT_INTERRUPTED = 0, 3, 4, 130
 NAN_FAULT_ENV = "MODESCOPE_FAULT_NAN_AT_STEP"  # test hook: poison the weights at this step
 LOW_DIM_SAMPLES = 16  # keep per-evaluation sample files only for data of at most this dimension
 
@@ -82,12 +86,14 @@ def build_model(cfg: RunConfig, dataset, device: torch.device):
 
 
 class _StopRequest:
-    """Set by SIGTERM; the loop also polls the STOP flag file."""
+    """Set by SIGTERM (when the loop runs in the main thread: only it may install a handler); the loop also
+    polls the STOP flag file, which works from any thread."""
 
     def __init__(self, files: RunFiles):
         self.files = files
         self.signalled = False
-        signal.signal(signal.SIGTERM, self._handle)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._handle)
 
     def _handle(self, signum, frame):
         self.signalled = True
@@ -97,28 +103,30 @@ class _StopRequest:
 
 
 class Trainer:
-    """One training process over one run directory."""
+    """One training run over one run directory; `callbacks` see its log, evaluation and end."""
 
-    def __init__(self, cfg: RunConfig, run_dir: Path, *, resume: bool, use_mlflow: bool):
+    def __init__(self, cfg: RunConfig, run_dir: Path, *, resume: bool, callbacks: Iterable[Callback] = ()):
         self.cfg, self.files = cfg, RunFiles(run_dir)
+        self.callbacks = list(callbacks)
         self.files.root.mkdir(parents=True, exist_ok=True)
         self.files.stop_flag.unlink(missing_ok=True)
-        threads = set_threads(cfg.train.threads)
+        self.threads = set_threads(cfg.train.threads)
         self.device = pick_device(cfg.train.device)
         self.dataset = load_dataset(cfg.data.name, cfg.data.n_train, cfg.data.seed)
         self.model = build_model(cfg, self.dataset, self.device)
         self.base_lrs = {k: [g["lr"] for g in o.param_groups] for k, o in self.model.optimizers().items()}
         self.batches = torch.Generator().manual_seed(cfg.train.seed + 1)
-        self.step, self.elapsed, run_id = 0, 0.0, None
+        self.step, self.elapsed, self.resumed_run_id = 0, 0.0, None
+        self.last_metrics: dict = {}
         if resume:
-            self.step, self.elapsed, run_id = _restore(load_checkpoint(self.files.checkpoint), self.model, self.batches)
+            self.step, self.elapsed, self.resumed_run_id = _restore(load_checkpoint(self.files.checkpoint),
+                                                                    self.model, self.batches)
             _truncate_metrics(self.files.metrics, self.step)
         else:
             cfg.save(self.files.config)
             self.files.metrics.unlink(missing_ok=True)
-        self.tracker = _open_tracker(cfg, self.files, run_id, threads, self.device) if use_mlflow else None
-        self.status = {"state": "running", "total": cfg.train.steps, "device": str(self.device), "threads": threads,
-                       "pid": os.getpid(), "mlflow_run_id": self.tracker.run_id if self.tracker else None,
+        self.status = {"state": "running", "total": cfg.train.steps, "device": str(self.device),
+                       "threads": self.threads, "pid": os.getpid(), "mlflow_run_id": self.resumed_run_id,
                        "message": ""}
         self.write_status()
 
@@ -136,20 +144,31 @@ class Trainer:
             "extra": self.model.extra_state(), "elapsed": self.elapsed,
             "mlflow_run_id": self.status["mlflow_run_id"], "rng": rng})
 
-    def finish(self, state: str, code: int, message: str = "") -> int:
+    def finish(self, state: str, code: int, message: str = "") -> TrainResult:
         self.write_status(state=state, message=message)
-        if self.tracker:
-            self.tracker.finish(state, message)
-        return code
+        result = TrainResult(code=code, state=state, step=self.step, metrics=dict(self.last_metrics),
+                             message=message)
+        for callback in self.callbacks:
+            callback.on_end(self, result)
+        return result
 
-    def run(self) -> int:
+    def run(self) -> TrainResult:
         try:
+            for callback in self.callbacks:
+                callback.on_start(self)
+            self.write_status()
             return self._loop()
         except Exception as exc:  # a bug or a broken store: say so in status.json, then let the CLI show it
-            self.finish("failed", 1, f"{type(exc).__name__}: {exc}".splitlines()[0])
+            message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            self.write_status(state="failed", message=message)
+            for callback in self.callbacks:
+                try:
+                    callback.on_end(self, TrainResult(1, "failed", self.step, dict(self.last_metrics), message))
+                except Exception:  # the original error is the one worth showing
+                    pass
             raise
 
-    def _loop(self) -> int:
+    def _loop(self) -> TrainResult:
         cfg, files, model = self.cfg, self.files, self.model
         data_x = self.dataset.x.to(self.device)
         stop = _StopRequest(files)
@@ -172,13 +191,14 @@ class Trainer:
                                        f"the last good checkpoint ({'step ' + str(kept) if kept else 'none'}) is kept")
                 self.step += 1
                 self.elapsed = time.monotonic() - started
-                self._record(losses, metrics_log)
+                try:
+                    self._record(losses, metrics_log)
+                except PruneRun as reason:
+                    self.checkpoint()
+                    return self.finish("pruned", EXIT_PRUNED, str(reason) or f"pruned at step {self.step}")
                 if time.monotonic() - last_status > 0.5 or self.step == cfg.train.steps:
                     self.write_status()
                     last_status = time.monotonic()
-        if self.tracker:
-            self.tracker.log_artifact(files.checkpoint)
-            self.tracker.log_artifact(files.eval)
         return self.finish("finished", EXIT_OK)
 
     def _set_learning_rates(self) -> None:
@@ -195,12 +215,16 @@ class Trainer:
         step, train_cfg, last = self.step, self.cfg.train, self.step == self.cfg.train.steps
         if step % train_cfg.log_every == 0 or last:
             _write_line(metrics_log, {"kind": "train", "step": step, "elapsed": round(self.elapsed, 3), **losses})
-            if self.tracker:
-                self.tracker.log_metrics({f"train/{k}": v for k, v in losses.items()}, step)
-        if step % train_cfg.eval_every == 0 or last:
-            _evaluate(self.model, self.dataset, self.cfg, self.files, step, metrics_log, self.tracker)
+            for callback in self.callbacks:
+                callback.on_log(self, step, losses)
+        evaluated = step % train_cfg.eval_every == 0 or last
+        if evaluated:
+            x, self.last_metrics = _evaluate(self.model, self.dataset, self.cfg, self.files, step, metrics_log)
         if step % train_cfg.checkpoint_every == 0 or last:
             self.checkpoint()
+        if evaluated:  # after the checkpoint: a callback that prunes here leaves this step's weights behind
+            for callback in self.callbacks:
+                callback.on_eval(self, step, self.last_metrics, x)
 
 
 def lr_decay_factor(step: int, steps: int, decay_start: float) -> float:
@@ -211,26 +235,17 @@ def lr_decay_factor(step: int, steps: int, decay_start: float) -> float:
     return max(0.0, (steps - step) / (steps - start))
 
 
-def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, use_mlflow: bool = True) -> int:
-    """Train cfg in run_dir (resuming from its checkpoint when asked); returns the exit code."""
-    return Trainer(cfg, run_dir, resume=resume, use_mlflow=use_mlflow).run()
+def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, use_mlflow: bool = True,
+          callbacks: Iterable[Callback] = ()) -> TrainResult:
+    """Train cfg in run_dir (resuming from its checkpoint when asked), tracked in MLflow unless told not to."""
+    if use_mlflow:
+        from engine.tracking import MLflowCallback
+
+        callbacks = [MLflowCallback(), *callbacks]
+    return Trainer(cfg, run_dir, resume=resume, callbacks=callbacks).run()
 
 
-def _open_tracker(cfg, files, run_id, threads, device):
-    from engine.tracking import Tracker
-
-    tracker = Tracker(run_id)
-    if run_id:
-        tracker.reopen()
-    else:
-        name = f"{cfg.model_name}-{Path(cfg.data.name).name}-s{cfg.train.seed}"
-        tags = {"method": cfg.model_name, "dataset": cfg.data.name, "run_dir": str(files.root),
-                "device": str(device), "threads": str(threads), "state": "running"}
-        tracker.start(name, cfg.flat(), tags)
-    return tracker
-
-
-def _evaluate(model, dataset, cfg, files, step, metrics_log, tracker) -> dict:
+def _evaluate(model, dataset, cfg, files, step, metrics_log) -> tuple[np.ndarray, dict]:
     x, metrics = evaluate_model(model, dataset, cfg.train.eval_samples, seed=cfg.train.seed + step)
     _write_line(metrics_log, {"kind": "eval", "step": step, **metrics})
     write_atomic(files.eval, json.dumps({"step": step, "n": len(x), **_jsonable(metrics)}, indent=2))
@@ -238,15 +253,7 @@ def _evaluate(model, dataset, cfg, files, step, metrics_log, tracker) -> dict:
     if x.shape[1] <= LOW_DIM_SAMPLES:
         _save_array(files.samples / f"step_{step:08d}.npy", x)
     _save_array(files.samples / "latest.npy", x[:2500])
-    if tracker:
-        tracker.log_metrics({f"eval/{k}": v for k, v in metrics.items()}, step)
-        if x.shape[1] == 2:
-            from engine.plots import scatter_png
-
-            means = dataset.spec.mixture.means if dataset.spec.mixture is not None else None
-            tracker.log_image(scatter_png(x, means, f"{cfg.model_name} on {dataset.spec.name}, step {step}"),
-                              key="samples", step=step)
-    return metrics
+    return x, metrics
 
 
 def _save_array(path: Path, array: np.ndarray) -> None:

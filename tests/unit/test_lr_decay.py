@@ -32,12 +32,12 @@ def test_every_optimiser_ends_at_the_decayed_rate_and_a_resume_keeps_the_schedul
            "train": {"steps": 20, "lr_decay_start": 0.5, "threads": 1, "eval_every": 20, "eval_samples": 50}}
     cfg = build_run_config(MODELS, raw)
     base = {k: [g["lr"] for g in o.param_groups] for k, o in MODELS[method](cfg.model, load_dataset("ring8", 500, 0).spec).optimizers().items()}
-    assert train(cfg, home / "run", use_mlflow=False) == 0
+    assert train(cfg, home / "run", use_mlflow=False).code == 0
     saved = load_checkpoint(home / "run" / "checkpoint.pt")["optimizers"]
     for name, rates in base.items():  # the last step (index 19) ran at 1/10 of the rate
         assert [g["lr"] for g in saved[name]["param_groups"]] == pytest.approx([r * 0.1 for r in rates]), name
     cfg.train.steps = 30  # resumed runs follow the schedule of their (new) length, from the configured rates
-    assert train(cfg, home / "run", resume=True, use_mlflow=False) == 0
+    assert train(cfg, home / "run", resume=True, use_mlflow=False).code == 0
     saved = load_checkpoint(home / "run" / "checkpoint.pt")["optimizers"]
     for name, rates in base.items():
         assert [g["lr"] for g in saved[name]["param_groups"]] == pytest.approx([r / 15 for r in rates]), name
