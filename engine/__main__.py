@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.checkpoint import CheckpointError
 from engine.config import ConfigError, apply_overrides, build_run_config, describe_fields, read_config_file
-from engine.registry import DATA_SCHEMES, DATASETS, MODELS, preset
+from engine.registry import DATA_SCHEMES, DATASETS, MODELS, resolve_config
 
 EXIT_BAD_INPUT = 2
 
@@ -46,20 +46,14 @@ def cmd_list(args) -> int:
 
 def run_config_from_args(args):
     raw = read_config_file(Path(args.config)) if args.config else {}
-    if args.model:
-        raw["model_name"] = args.model
-    if args.data:
-        raw.setdefault("data", {})["name"] = args.data
-    method, data = raw.get("model_name"), raw.get("data", {}).get("name")
-    if not args.config and not args.no_preset and method in MODELS:
-        # the method's benchmark settings for this data set (what `bench` uses); --set still wins
-        for section, values in preset(method, data).items():
-            raw[section] = {**values, **raw.get(section, {})}
+    method = args.model or raw.get("model_name", "gan")
+    data = args.data or (raw["data"].get("name", "ring8") if isinstance(raw.get("data"), dict) else "ring8")
     sets = list(args.set or [])
     for flag, key in (("steps", "train.steps"), ("seed", "train.seed"), ("device", "train.device")):
         if getattr(args, flag) is not None:
             sets.append(f"{key}={getattr(args, flag)}")
-    return build_run_config(MODELS, apply_overrides(raw, sets))
+    # the method's benchmark settings for this data set (what `bench` uses) unless a file says it all; --set wins
+    return resolve_config(method, data, sets, preset=not (args.config or args.no_preset), base=raw)
 
 
 def cmd_train(args) -> int:

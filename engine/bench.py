@@ -11,10 +11,9 @@ from pathlib import Path
 
 import torch
 
-from engine.config import apply_overrides, build_run_config
 from engine.paths import REPO_ROOT, var_dir
 from engine.data.synthetic import MIXTURES
-from engine.registry import MODELS, load_dataset, preset  # the registry imports torch anyway
+from engine.registry import MODELS, load_dataset, preset_sections, resolve_config  # the registry imports torch
 
 SUITES = {"synthetic": ("ring8", "grid25", "hd1200")}
 PUBLISHED = REPO_ROOT / "assets" / "published.json"
@@ -35,12 +34,9 @@ def run_suite(suite: str, models: list[str], seeds: int, steps: int, overrides: 
     for model in models:
         for dataset in datasets or SUITES[suite]:
             for seed in range(first_seed, first_seed + seeds):
-                sections = preset(model, dataset)
-                raw = apply_overrides({"model_name": model, "data": {"name": dataset}, "model": sections["model"],
-                                       "train": {**sections["train"], "steps": steps, "seed": seed,
-                                                 "eval_every": steps, "checkpoint_every": steps, "threads": 2}},
-                                      overrides)
-                cfg = build_run_config(MODELS, raw)
+                loop = [f"train.{k}={v}" for k, v in (("steps", steps), ("seed", seed), ("eval_every", steps),
+                                                      ("checkpoint_every", steps), ("threads", 2))]
+                cfg = resolve_config(model, dataset, [*loop, *overrides])
                 run_dir = root / f"{model}-{dataset}-s{seed}"
                 code = train(cfg, run_dir, use_mlflow=use_mlflow).code
                 result, wall = _read_run(run_dir)
@@ -149,7 +145,7 @@ def speed_table(models: list[str], iterations: int = 200, repeats: int = 3, thre
     lines = []
     for label, name, extra in rows:
         cls = MODELS[name]
-        config = dataclasses.replace(cls.Config(), **{**preset(name, dataset)["model"], **extra})
+        config = dataclasses.replace(cls.Config(), **{**preset_sections(name, dataset)["model"], **extra})
         gan_config, shared = same_network_gan(config)
         method_ms, gan_ms = _time_alternately([(cls, config), (MODELS["gan"], gan_config)], data, iterations,
                                               repeats)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from engine.config import RunConfig, apply_overrides, build_run_config
 from engine.data.synthetic import MIXTURES, mixture_loader
 from engine.data.vectors import load_vectors
 from engine.models.alpha_gan import AlphaGAN
@@ -44,7 +47,7 @@ def load_dataset(name: str, n_train: int, seed: int):
     raise ConfigError(f"data.name={name!r} is not a known dataset ({known})")
 
 
-def preset(method: str, dataset: str) -> dict[str, dict]:
+def preset_sections(method: str, dataset: str) -> dict[str, dict]:
     """A method's preset for a data set as config sections {"model": {...}, "train": {...}}.
 
     PRESETS entries name model fields plainly and loop fields as "train.NAME" (a learning-rate schedule
@@ -59,4 +62,20 @@ def preset(method: str, dataset: str) -> dict[str, dict]:
 def preset_train_fields() -> list[str]:
     """The loop fields some preset sets: a form resets them when the method or the data set changes."""
     return sorted({name for method, cls in MODELS.items() for dataset in cls.PRESETS
-                   for name in preset(method, dataset)["train"]})
+                   for name in preset_sections(method, dataset)["train"]})
+
+
+def resolve_config(method: str, data: str, sets: Iterable[str] = (), *, preset: bool = True,
+                   base: dict | None = None) -> RunConfig:
+    """The validated run config of `method` on `data`, the one way every caller (CLI, bench, Train page,
+    studies) builds it: field defaults, then the method's preset for the data set (when `preset`), then
+    `base` (a config file's sections), then `sets` ("section.field=value", later ones win)."""
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (base or {}).items()}
+    raw["model_name"] = method
+    if not isinstance(raw.setdefault("data", {}), dict):
+        return build_run_config(MODELS, raw)  # raises: the section must be a mapping
+    raw["data"]["name"] = data
+    if preset and method in MODELS:
+        for section, values in preset_sections(method, data).items():
+            raw[section] = {**values, **raw.get(section, {})}
+    return build_run_config(MODELS, apply_overrides(raw, list(sets)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import streamlit as st
@@ -9,7 +10,7 @@ import streamlit as st
 from app import forms, job_panel, run_data
 from engine import jobs
 from engine.config import ConfigError, DataConfig, TrainConfig, build_run_config
-from engine.registry import DATA_SCHEMES, DATASETS, MODELS, load_dataset, preset, preset_train_fields
+from engine.registry import DATA_SCHEMES, DATASETS, MODELS, load_dataset, preset_train_fields, resolve_config
 from engine.trainer import pick_device
 
 MAIN_TRAIN_FIELDS = ["steps", "seed", "device", "eval_every"]
@@ -73,12 +74,12 @@ with setup:
     data_name = forms.dataset_picker(DATASETS, DATA_SCHEMES)
     method = st.selectbox("Method", list(MODELS), key="method")
     st.caption((sys.modules[MODELS[method].__module__].__doc__ or "").strip().split("\n")[0])
-    sections = preset(method, data_name)
     preset_for = (method, data_name if data_name in DATASETS else "own file")  # not reset while a path is typed
     if st.session_state.get("preset_for") != preset_for:
-        # a new method or data set: its form starts from the method's preset for that data set, as the CLI does
-        forms.apply_preset(MODELS[method].Config, f"model.{method}", sections["model"])
-        forms.apply_preset(TrainConfig, "train", sections["train"], only=preset_train_fields())
+        # a new method or data set: its form starts from the config the CLI would resolve (the method's preset)
+        resolved = resolve_config(method, data_name)
+        forms.apply_preset(MODELS[method].Config, f"model.{method}", dataclasses.asdict(resolved.model))
+        forms.apply_preset(TrainConfig, "train", dataclasses.asdict(resolved.train), only=preset_train_fields())
         st.session_state["preset_for"] = preset_for
     if MODELS[method].PRESETS.get(data_name):
         st.caption(f"{method}'s preset for {data_name} is in the form: "

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine import jobs
 from engine.config import TrainConfig, build_run_config, describe_fields
-from engine.registry import MODELS, preset
+from engine.registry import MODELS, preset_sections
 
 APP = str(Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py")
 RUNS_PAGE = "app_pages/runs.py"
@@ -86,7 +86,7 @@ def test_method_form_comes_from_config_metadata(home, method):
         if "choices" in field:
             assert widget.options == [str(c) for c in field["choices"]], key
         # the form opens on ring8, so it holds the method's ring8 preset where there is one
-        assert widget.value == preset(method, "ring8")["model"].get(field["name"], field["default"]), key
+        assert widget.value == preset_sections(method, "ring8")["model"].get(field["name"], field["default"]), key
 
 
 def test_form_follows_the_preset_of_the_chosen_method_and_data_set(home):
@@ -106,7 +106,7 @@ def test_form_follows_the_preset_of_the_chosen_method_and_data_set(home):
 
 def test_loop_settings_of_a_preset_fill_the_training_form_and_reset_on_leaving_it(home):
     method, data, key, value = next((m, d, k, v) for m in sorted(MODELS) for d in MODELS[m].PRESETS
-                                    for k, v in preset(m, d)["train"].items())
+                                    for k, v in preset_sections(m, d)["train"].items())
     default = next(f["default"] for f in describe_fields(TrainConfig) if f["name"] == key)
     assert value != default
     at = open_app()

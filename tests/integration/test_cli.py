@@ -194,10 +194,10 @@ def test_list_json_describes_models_datasets_and_fields():
 def test_train_applies_the_method_preset_for_its_data_unless_told_not_to(home):
     from engine.registry import MODELS
 
-    from engine.registry import preset
+    from engine.registry import preset_sections
 
     name, data, key, value = next((n, d, k, v) for n, cls in sorted(MODELS.items()) for d in cls.PRESETS
-                                  for k, v in preset(n, d)["model"].items() if v != getattr(cls.Config(), k))
+                                  for k, v in preset_sections(n, d)["model"].items() if v != getattr(cls.Config(), k))
     configs = {}
     for flag in ([], ["--no-preset"]):
         out = home / f"run{len(configs)}"
@@ -211,10 +211,10 @@ def test_train_applies_the_method_preset_for_its_data_unless_told_not_to(home):
 
 def test_a_presets_loop_settings_reach_the_run_config_and_set_still_wins(home):
     from engine.config import TrainConfig
-    from engine.registry import MODELS, preset
+    from engine.registry import MODELS, preset_sections
 
     name, data, key, value = next((n, d, k, v) for n in sorted(MODELS) for d in MODELS[n].PRESETS
-                                  for k, v in preset(n, d)["train"].items())
+                                  for k, v in preset_sections(n, d)["train"].items())
     assert value != getattr(TrainConfig(), key)
     base = ["train", "--model", name, "--data", data, "--steps", "2", "--no-mlflow", "--set", "train.threads=1",
             "--set", "train.eval_samples=10"]

@@ -6,12 +6,12 @@ import dataclasses
 import json
 
 from engine.bench import run_suite, same_network_gan, speed_table
-from engine.registry import MODELS, preset
+from engine.registry import MODELS, preset_sections
 
 
 def test_the_reference_gan_takes_the_methods_networks_and_batch():
     presgan = MODELS["presgan"]
-    config = dataclasses.replace(presgan.Config(), **preset("presgan", "ring8")["model"])
+    config = dataclasses.replace(presgan.Config(), **preset_sections("presgan", "ring8")["model"])
     gan_config, shared = same_network_gan(config)
     for field in ("latent_dim", "g_hidden", "g_depth", "d_hidden", "d_depth", "activation", "batch_size", "lr_d"):
         assert getattr(gan_config, field) == getattr(config, field), field
@@ -24,7 +24,7 @@ def test_speed_table_has_a_row_per_method_and_variant():
     assert [row.split(" | ")[0] for row in rows] == [  # BMS variants only with BMS
         "| gan", "| presgan", "| presgan, hmc_gradient=prior", "| presgan, batch_size=64",
         "| presgan, hmc_gradient=prior, batch_size=64"]
-    preset_batch = preset("presgan", "ring8")["model"]["batch_size"]
+    preset_batch = preset_sections("presgan", "ring8")["model"]["batch_size"]
     assert rows[1].endswith(f"batch_size {preset_batch} |") and rows[3].endswith("batch_size 64 |")  # variant wins
     ratios = [float(row.split(" | ")[3].rstrip("x")) for row in rows]
     assert all(r > 0 for r in ratios)

@@ -81,3 +81,30 @@ def test_flat_params_cover_every_field():
         for f in dataclasses.fields(getattr(cfg, section)):
             assert f"{section}.{f.name}" in flat
     json.dumps(flat)
+
+
+def test_resolve_config_layers_defaults_preset_file_and_sets_in_that_order():
+    from engine.registry import MODELS, preset_sections, resolve_config
+
+    with_preset = resolve_config("presgan", "ring8")
+    ring8 = preset_sections("presgan", "ring8")
+    assert with_preset.model.batch_size == ring8["model"]["batch_size"] != MODELS["presgan"].Config().batch_size
+    assert with_preset.train.lr_decay_start == ring8["train"]["lr_decay_start"]
+    plain = resolve_config("presgan", "ring8", preset=False)
+    assert plain.model.batch_size == MODELS["presgan"].Config().batch_size and plain.train.lr_decay_start == 1.0
+    from_file = resolve_config("presgan", "ring8", base={"model": {"batch_size": 32}})
+    assert from_file.model.batch_size == 32 and from_file.model.sigma_max == ring8["model"]["sigma_max"]
+    both = resolve_config("presgan", "ring8", ["model.batch_size=16", "model.batch_size=8"],
+                          base={"model": {"batch_size": 32}})
+    assert both.model.batch_size == 8 and both.data.name == "ring8"
+
+
+def test_resolve_config_errors_name_the_field():
+    from engine.registry import resolve_config
+
+    with pytest.raises(ConfigError, match="model.sigma_min"):
+        resolve_config("presgan", "ring8", ["model.sigma_min=0.5"])
+    with pytest.raises(ConfigError, match="model_name"):
+        resolve_config("nope", "ring8")
+    with pytest.raises(ConfigError, match="data must be a mapping"):
+        resolve_config("gan", "ring8", base={"data": [1]})

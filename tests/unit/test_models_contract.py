@@ -9,7 +9,7 @@ import torch
 
 from engine.config import ConfigError, build_run_config
 from engine.data import DataSpec
-from engine.registry import MODELS, preset
+from engine.registry import MODELS, preset_sections
 
 SPECS = {"2d": DataSpec(name="t2", kind="vector", shape=(2,), low=-1.0, high=1.0),
          "1200d": DataSpec(name="t1200", kind="vector", shape=(1200,), low=-30.0, high=30.0)}
@@ -90,7 +90,7 @@ PRESETS = [(name, dataset) for name in sorted(MODELS) for dataset in sorted(MODE
 def test_every_preset_is_a_valid_config_that_trains_on_its_data_set(name, dataset):
     from engine.registry import load_dataset
 
-    sections = preset(name, dataset)
+    sections = preset_sections(name, dataset)
     cfg = build_run_config(MODELS, {"model_name": name, "data": {"name": dataset}, **sections})
     for section, values in sections.items():
         assert all(getattr(getattr(cfg, section), key) == value for key, value in values.items())
