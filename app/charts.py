@@ -9,12 +9,13 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from engine.data.synthetic import HQ_ACCEPT_RATE
+from engine.metrics.registry import MODE_METRICS, describe
 
 TRUE_HQ_PCT = 100 * HQ_ACCEPT_RATE  # the share of true samples every mixture's HQ rule accepts (98.9 %)
 
 MAX_POINTS = 2_000  # per curve; longer histories are thinned so the browser stays quick
 COLOURS = qualitative.Plotly
-FINAL_METRICS = {"modes": "modes captured", "HQ %": "HQ samples (%)", "KL": "reverse KL"}
+FINAL_METRICS = {describe(name).column: describe(name).label for name in MODE_METRICS}  # table column: title
 
 
 def _thin(frame: pd.DataFrame) -> pd.DataFrame:
@@ -207,7 +208,7 @@ def mode_histogram_figure(counts: pd.DataFrame, title: str, height: int = 360) -
 
 def mode_curves_figure(evals: pd.DataFrame, n_modes: int | None = None) -> go.Figure:
     """Modes captured, HQ % and reverse KL against step, one panel each; noisy_* figures dashed beside them."""
-    panels = {"modes": "modes captured", "hq_pct": "HQ %", "reverse_kl": "reverse KL"}
+    panels = {name: describe(name).label for name in MODE_METRICS}
     fig = make_subplots(rows=1, cols=3, subplot_titles=list(panels.values()), horizontal_spacing=0.07)
     rows = _thin(evals)
     for col, key in enumerate(panels, start=1):

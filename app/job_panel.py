@@ -11,6 +11,8 @@ import streamlit as st
 from app import charts, run_data
 from engine import jobs
 from engine.config import ConfigError
+from engine.metrics import registry as metric_registry
+
 
 def act(action, job_id: str) -> None:
     """Run a job action from a button callback, keeping its error for the panel to show."""
@@ -38,32 +40,33 @@ def state_banner(status: dict) -> None:
         st.info(notes.get(state, f"Running on {status.get('device', '?')}."), icon=":material/autorenew:")
 
 
+def title(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def tile_row(latest: dict, previous: dict, names: list[str], n_modes: int | None = None) -> None:
+    """One st.metric per name, labelled, formatted and coloured (is higher better?) by the metric registry."""
+    for column, name in zip(st.columns(len(names)), names):
+        info = metric_registry.describe(name)
+        value, before = latest.get(name), previous.get(name)
+        shown = info.format(value)
+        if info.name.removeprefix(metric_registry.NOISY) == "modes" and n_modes and value is not None:
+            shown += f" / {n_modes}"
+        change = None if value is None or before is None else round(value - before, info.digits)
+        column.metric(title(info.label), shown, delta=f"{change:+.{info.digits}f}" if change else None,
+                      delta_color="normal" if info.higher_is_better else "inverse", help=info.help)
+
+
 def metric_tiles(evals: pd.DataFrame, data_name: str, n_modes: int | None) -> None:
     """The newest evaluation as tiles, with the change since the one before."""
     latest, previous = run_data.latest_eval(evals), run_data.latest_eval(evals.iloc[:-1])
     if not latest:
         st.caption("Mode metrics appear after the first evaluation (every eval_every steps).")
         return
-
-    def delta(key: str, digits: int) -> str | None:
-        if latest.get(key) is None or previous.get(key) is None or round(latest[key] - previous[key], digits) == 0:
-            return None
-        return f"{latest[key] - previous[key]:+.{digits}f}"
-
-    def shown(key: str, digits: int, unit: str = "") -> str:
-        return "n/a" if latest.get(key) is None else f"{latest[key]:.{digits}f}{unit}"
-
     if "modes" in latest:
-        modes, hq, kl = st.columns(3)
-        modes.metric("Modes captured", shown("modes", 0) + (f" / {n_modes}" if n_modes else ""),
-                     delta=delta("modes", 0))
-        hq.metric("HQ samples", shown("hq_pct", 1, " %"), delta=delta("hq_pct", 1))
-        kl.metric("Reverse KL", shown("reverse_kl", 3), delta=delta("reverse_kl", 3), delta_color="inverse",
-                  help="KL(captured-mode histogram || true weights); undefined while no sample is high quality")
+        tile_row(latest, previous, list(metric_registry.MODE_METRICS), n_modes)
     else:  # a user's vectors: no known modes, only how far the samples' moments are from the data's
-        mean, std = st.columns(2)
-        mean.metric("Mean error", shown("mean_error", 3), delta=delta("mean_error", 3), delta_color="inverse")
-        std.metric("Std error", shown("std_error", 3), delta=delta("std_error", 3), delta_color="inverse")
+        tile_row(latest, previous, ["mean_error", "std_error"])
         st.caption(f"{data_name} has no known modes, so modes, HQ % and KL do not apply.")
     st.caption(f"Evaluated at step {int(latest['step']):,}.")
 

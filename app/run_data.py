@@ -18,13 +18,14 @@ import pandas as pd
 from engine.config import ConfigError
 from engine.data.synthetic import Mixture
 from engine.metrics.modes import mode_histogram
+from engine.metrics.registry import EVAL_PREFIX, MODE_METRICS, NOISY, describe
 from engine.paths import runs_dir, var_dir
 from engine.registry import load_dataset
 from engine.trainer import RunFiles
 
 ACTIVE_STATES = ("queued", "running", "stopping")
 MLFLOW_UI = "http://127.0.0.1:5000"
-MODE_CURVES = ("eval/modes", "eval/hq_pct", "eval/reverse_kl")
+MODE_CURVES = tuple(EVAL_PREFIX + name for name in MODE_METRICS)
 
 
 def read_metrics(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -232,7 +233,6 @@ def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
         run_dir = tags.get("run_dir", "")
         # status.json knows the step reached and a state MLflow cannot (a killed job never told MLflow)
         status = RunFiles(Path(run_dir)).read_status() if run_dir else {}
-        modes = metrics.get("eval/modes")
         rows.append({
             "run": Path(run_dir).name if run_dir else run["run_name"],
             "method": tags.get("method", params.get("model_name", "?")),
@@ -241,26 +241,35 @@ def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
             "step": status.get("step"),
             "steps": _to_int(params.get("train.steps")),
             "seed": _to_int(params.get("train.seed")),
-            "modes": modes,
-            "HQ %": metrics.get("eval/hq_pct"),
-            # reverse KL is undefined with no HQ sample; MLflow then still holds an older value
-            "KL": None if modes == 0 else metrics.get("eval/reverse_kl"),
-            # G(z) + sigma * eps, beside the generator mean's figures (models with an observation sigma)
-            "noisy modes": metrics.get("eval/noisy_modes"),
-            "noisy HQ %": metrics.get("eval/noisy_hq_pct"),
-            "noisy KL": None if metrics.get("eval/noisy_modes") == 0 else metrics.get("eval/noisy_reverse_kl"),
+            **_figures(metrics),
+            "study": tags.get("study"),
+            "trial": _to_int(tags.get("trial")),
             "started": pd.to_datetime(run["start_time"], unit="ms") if run.get("start_time") else None,
             "run_id": run["run_id"],
             "run_dir": run_dir,
         })
-    columns = ["run", "method", "dataset", "state", "step", "steps", "seed", "modes", "HQ %", "KL", "noisy modes",
-               "noisy HQ %", "noisy KL", "started", "run_id", "run_dir"]
+    figures = [describe(prefix + name).column for prefix in ("", NOISY) for name in MODE_METRICS]
+    columns = ["run", "method", "dataset", "state", "step", "steps", "seed", *figures, "study", "trial", "started",
+               "run_id", "run_dir"]
     frame = pd.DataFrame(rows, columns=columns)
-    for column in ("modes", "HQ %", "KL", "noisy modes", "noisy HQ %", "noisy KL"):
+    for column in figures:
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    for column in ("step", "steps", "seed"):
+    for column in ("step", "steps", "seed", "trial"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
     return frame
+
+
+def _figures(metrics: dict[str, float]) -> dict[str, float | None]:
+    """The mode metrics of a run's last evaluation under their table columns, G(z) and (where logged) noisy.
+
+    Reverse KL is undefined with no HQ sample; MLflow then still holds an older value, so it is dropped."""
+    out = {}
+    for prefix in ("", NOISY):
+        modes = metrics.get(f"{EVAL_PREFIX}{prefix}modes")
+        for name in MODE_METRICS:
+            value = metrics.get(f"{EVAL_PREFIX}{prefix}{name}")
+            out[describe(prefix + name).column] = None if name == "reverse_kl" and modes == 0 else value
+    return out
 
 
 def filter_runs(frame: pd.DataFrame, methods: list[str], datasets: list[str]) -> pd.DataFrame:

@@ -11,6 +11,7 @@ import streamlit as st
 from app import charts, job_panel, run_data
 from engine.config import ConfigError
 from engine.evaluation import draw_samples, noisy_samples
+from engine.metrics.registry import MODE_METRICS
 from engine.trainer import RunFiles, load_run
 
 NOISY = "G(z) + sigma·eps"
@@ -61,13 +62,7 @@ def noisy_tiles(evals: pd.DataFrame, n_modes: int | None) -> None:
     if "noisy_modes" not in latest:
         return
 
-    def shown(key: str, digits: int, unit: str = "") -> str:
-        return "n/a" if latest.get(key) is None else f"{latest[key]:.{digits}f}{unit}"
-
-    modes, hq, kl = st.columns(3)
-    modes.metric("Noisy modes", shown("noisy_modes", 0) + (f" / {n_modes}" if n_modes else ""))
-    hq.metric("Noisy HQ", shown("noisy_hq_pct", 1, " %"))
-    kl.metric("Noisy KL", shown("noisy_reverse_kl", 3), help=f"reverse KL of {NOISY}")
+    job_panel.tile_row(latest, {}, [f"noisy_{name}" for name in MODE_METRICS], n_modes)
     st.caption(f"First row: the generator mean G(z), the papers' convention; second row: {NOISY}.")
 
 

@@ -7,23 +7,21 @@ import streamlit as st
 
 from app import charts, run_data
 from engine import tracking
+from engine.metrics.registry import MODE_METRICS, describe
+from engine.metrics.registry import label as metric_label
 
-NAMES = {"eval/modes": "modes captured", "eval/hq_pct": "HQ %", "eval/reverse_kl": "reverse KL"}
-MAX_SAMPLE_PLOTS = 8
-SAMPLES_PER_ROW = 4
-NOISY_COLUMNS = ["noisy modes", "noisy HQ %", "noisy KL"]
+FIGURES = [describe(prefix + name) for prefix in ("", "noisy_") for name in MODE_METRICS]
+MODE_COLUMNS = [m.column for m in FIGURES[:len(MODE_METRICS)]]
+NOISY_COLUMNS = [m.column for m in FIGURES[len(MODE_METRICS):]]
 COLUMNS = {
     "step": st.column_config.NumberColumn(help="last step reached"),
     "steps": st.column_config.NumberColumn(help="steps the run was set up for"),
-    "modes": st.column_config.NumberColumn(format="%d", help="modes captured at the last evaluation"),
-    "HQ %": st.column_config.NumberColumn(format="%.1f", help="share of high-quality samples"),
-    "KL": st.column_config.NumberColumn(format="%.3f", help="reverse KL; n/a while no sample is high quality"),
-    "noisy modes": st.column_config.NumberColumn(format="%d", help="modes captured by G(z) + sigma·eps"),
-    "noisy HQ %": st.column_config.NumberColumn(format="%.1f", help="HQ share of G(z) + sigma·eps"),
-    "noisy KL": st.column_config.NumberColumn(format="%.3f", help="reverse KL of G(z) + sigma·eps"),
+    **{m.column: st.column_config.NumberColumn(format=m.printf, help=m.help) for m in FIGURES},
     "id": st.column_config.TextColumn("run id"),
     "started": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
 }
+MAX_SAMPLE_PLOTS = 8
+SAMPLES_PER_ROW = 4
 
 
 # Cached by store so a test (or a user) switching MODESCOPE_HOME never sees another store's runs.
@@ -81,13 +79,13 @@ def compare(chosen: pd.DataFrame, raw: list[dict], uri: str) -> None:
     if not keys:
         st.caption("The selected runs have not logged any metric yet.")
     else:
-        metric = st.selectbox("Curve", keys, format_func=lambda key: NAMES.get(key, key), key="curve")
+        metric = st.selectbox("Curve", keys, format_func=metric_label, key="curve")
         curves = {label: load_history(uri, row.run_id, metric) for label, row in zip(labels, chosen.itertuples())}
-        st.plotly_chart(charts.overlay_figure(curves, NAMES.get(metric, metric)))
+        st.plotly_chart(charts.overlay_figure(curves, metric_label(metric)))
     st.markdown("**Final metrics**")
     table = chosen.assign(run=labels, id=chosen["run"])
     noisy = [column for column in NOISY_COLUMNS if table[column].notna().any()]  # PresGAN, VAE: G(z) + sigma·eps
-    st.dataframe(table[["run", "dataset", "state", "step", "modes", "HQ %", "KL", *noisy, "id"]], hide_index=True,
+    st.dataframe(table[["run", "dataset", "state", "step", *MODE_COLUMNS, *noisy, "id"]], hide_index=True,
                  column_config=COLUMNS, placeholder="n/a")
     st.plotly_chart(charts.final_metrics_figure(table))
     st.markdown("**Latest samples**")
@@ -114,7 +112,7 @@ else:
     shown = run_data.filter_runs(runs, methods, datasets)
     event = st.dataframe(
         shown, key="runs_table", on_select="rerun", selection_mode="multi-row", hide_index=True,
-        column_order=["run", "method", "dataset", "state", "step", "steps", "modes", "HQ %", "KL", "started"],
+        column_order=["run", "method", "dataset", "state", "step", "steps", *MODE_COLUMNS, "started"],
         column_config=COLUMNS, placeholder="n/a")
     rows = [i for i in event.selection.rows if i < len(shown)]
     if rows:

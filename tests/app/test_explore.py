@@ -95,7 +95,7 @@ def test_explore_a_trained_ring8_run(home):
 def test_noisy_figures_beside_for_a_model_with_sigma(home):
     train(home, "vae", "vae-ring8-a")
     at = open_explore()  # the only run: chosen without a URL
-    assert [m.label for m in at.metric][3:] == ["Noisy modes", "Noisy HQ", "Noisy KL"]
+    assert [m.label for m in at.metric][3:] == ["Noisy modes", "Noisy HQ %", "Noisy KL"]
     assert "G(z) + sigma·eps" in texts(at.caption)
     curves = figures(at)[2]
     assert {trace["name"] for trace in curves["data"]} == {"G(z)", "G(z) + sigma·eps"}

@@ -154,7 +154,7 @@ def test_launch_watch_and_find_run(home):
     at.run()
     assert not at.exception, at.exception
     assert "Comparing 1 run" in texts(at.subheader)
-    assert at.selectbox(key="curve").options[:2] == ["modes captured", "HQ %"]  # KL only once it is defined
+    assert at.selectbox(key="curve").options[:2] == ["modes captured", "HQ samples"]  # KL only once it is defined
     assert "train/loss_g" in at.selectbox(key="curve").options
     assert at.dataframe[1].value.loc[0, "run"] == "gan s0"  # compared runs are named by method and seed
     link = at.get("page_link")[0].proto
