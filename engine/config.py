@@ -21,9 +21,69 @@ class ConfigError(ValueError):
 
 def param(default: Any, *, range: tuple | None = None, search: tuple | None = None,
           choices: tuple | None = None, help: str = "") -> Any:
-    """A dataclass field with its valid range (inclusive), Optuna search range and help."""
+    """A dataclass field with its valid range (inclusive), default Optuna search range and help.
+
+    `search` is (low, high, "log" | "linear" | "int") for a number, or a tuple of choices (a subset of
+    `choices`) for a categorical field; `search_range` checks it against the field."""
     meta = {"range": range, "search": search, "choices": choices, "help": help}
     return field(default=default, metadata=meta)
+
+
+SCALES = ("log", "linear", "int")
+
+
+@dataclass(frozen=True)
+class SearchRange:
+    """A field's search range: numbers between low and high on a scale, or a set of choices."""
+
+    name: str
+    kind: str                     # "float", "int" or "categorical"
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple | None = None
+
+    def contains(self, value: Any) -> bool:
+        if self.kind == "categorical":
+            return value in self.choices
+        return self.low <= value <= self.high
+
+
+def search_range(f: dataclasses.Field) -> SearchRange | None:
+    """The checked search range of a config field (None when it declares none).
+
+    Raises ConfigError naming the field when the declaration breaks the contract: a bad scale, low >= high,
+    a log range that is not positive, an "int" scale on a float field, a range outside the field's valid
+    range, or choices that the field does not allow."""
+    spec, meta = f.metadata.get("search"), f.metadata
+    if spec is None:
+        return None
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    where = f"search range of {f.name}"
+    if meta.get("choices") is not None:
+        bad = [c for c in spec if c not in meta["choices"]]
+        if len(spec) < 2 or bad:
+            raise ConfigError(f"{where}: {spec} must be two or more of {meta['choices']}")
+        return SearchRange(f.name, "categorical", choices=tuple(spec))
+    if len(spec) != 3 or spec[2] not in SCALES:
+        raise ConfigError(f"{where}: {spec} must be (low, high, one of {', '.join(SCALES)})")
+    low, high, scale = spec
+    if kind not in ("int", "float") or (scale == "int" and kind != "int"):
+        raise ConfigError(f"{where}: scale {scale!r} does not fit a {kind} field")
+    if kind == "int" and not (float(low).is_integer() and float(high).is_integer()):
+        raise ConfigError(f"{where}: an int field needs whole bounds, not {low}, {high}")
+    if not low < high or (scale == "log" and low <= 0):
+        raise ConfigError(f"{where}: ({low}, {high}) must have low < high (and low > 0 on a log scale)")
+    valid = meta.get("range")
+    if valid is not None and not (valid[0] <= low and high <= valid[1]):
+        raise ConfigError(f"{where}: ({low}, {high}) leaves the field's valid range [{valid[0]}, {valid[1]}]")
+    return SearchRange(f.name, kind, low=low, high=high, log=scale == "log")
+
+
+def search_ranges(cls: type) -> dict[str, SearchRange]:
+    """Every searchable field of a config class with its checked default range."""
+    found = {f.name: search_range(f) for f in dataclasses.fields(cls)}
+    return {name: r for name, r in found.items() if r is not None}
 
 
 class Section:

@@ -44,9 +44,9 @@ class AlphaGANConfig(Section):
     c_depth: int = param(2, range=(1, 16),
                          help="code discriminator hidden layers (alpha-GAN H.4 '3 layer MLP': read as 3 linear "
                               "layers, 2 hidden, as the Sonnet re-implementation; 3 is the other reading)")
-    activation: str = param("relu", choices=tuple(ACTIVATIONS),
+    activation: str = param("relu", choices=tuple(ACTIVATIONS), search=tuple(ACTIVATIONS),
                             help="activation of E, G and D (VEEGAN notebook: relu)")
-    c_activation: str = param("leaky_relu", choices=tuple(ACTIVATIONS),
+    c_activation: str = param("leaky_relu", choices=tuple(ACTIVATIONS), search=tuple(ACTIVATIONS),
                               help="code discriminator activation (alpha-GAN H.4: leaky ReLU 0.2 in discriminators)")
     recon_weight: float = param(1.0, range=(0.0, 1e4), search=(1.0, 50.0, "log"),
                                 help="lambda on the L1 reconstruction of E and G (alpha-GAN H.1 sweeps 1, 5, 10, 50)")

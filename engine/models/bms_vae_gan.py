@@ -42,7 +42,7 @@ class BMSVAEGANConfig(Section):
                                 help="alpha, weight of the best-of-many reconstruction log-likelihood (BMS eq. 7)")
     adv_weight: float = param(1.0, range=(0.0, 1e4), search=(0.01, 10.0, "log"),
                               help="beta, weight of the synthetic likelihood D_I (BMS eq. 7; alpha-GAN H.1: 1.0)")
-    recon_loss: str = param("l1", choices=("l1", "l2"),
+    recon_loss: str = param("l1", choices=("l1", "l2"), search=("l1", "l2"),
                             help="reconstruction likelihood: l1 = Laplace (alpha-GAN, whose scheme BMS follows), "
                                  "l2 = Gaussian (the authors' earlier best-of-many code)")
     g_hidden: int = param(128, range=(1, 8192), help="generator hidden width (VEEGAN notebook: 128)")
@@ -58,9 +58,9 @@ class BMSVAEGANConfig(Section):
     c_hidden: int = param(750, range=(1, 8192), help="code discriminator hidden width (BMS 4.2, alpha-GAN H.4: 750)")
     c_depth: int = param(2, range=(1, 16),
                          help="code discriminator hidden layers ('3-layer MLP' read as 3 linear layers, 2 hidden)")
-    activation: str = param("relu", choices=tuple(ACTIVATIONS),
+    activation: str = param("relu", choices=tuple(ACTIVATIONS), search=tuple(ACTIVATIONS),
                             help="activation of encoder, generator and critic (VEEGAN notebook: relu)")
-    c_activation: str = param("leaky_relu", choices=tuple(ACTIVATIONS),
+    c_activation: str = param("leaky_relu", choices=tuple(ACTIVATIONS), search=tuple(ACTIVATIONS),
                               help="code discriminator activation (alpha-GAN H.4: leaky ReLU 0.2)")
     batch_size: int = param(64, range=(1, 65_536), help="minibatch size (alpha-GAN appendix H: 64)")
     lr_g: float = param(5e-4, range=(1e-7, 1.0), search=(1e-5, 1e-2, "log"),

@@ -27,7 +27,8 @@ class GANConfig(Section):
     g_depth: int = param(2, range=(1, 16), help="generator hidden layers (VEEGAN notebook: 2)")
     d_hidden: int = param(128, range=(1, 8192), help="discriminator hidden width (VEEGAN notebook: 128)")
     d_depth: int = param(1, range=(1, 16), help="discriminator hidden layers (VEEGAN notebook uses 1)")
-    activation: str = param("relu", choices=tuple(ACTIVATIONS), help="hidden activation (VEEGAN: relu)")
+    activation: str = param("relu", choices=tuple(ACTIVATIONS), search=tuple(ACTIVATIONS),
+                            help="hidden activation (VEEGAN: relu)")
     batch_size: int = param(500, range=(1, 65_536), help="minibatch size (VEEGAN notebook: 500)")
     lr_g: float = param(1e-3, range=(1e-7, 1.0), search=(1e-5, 1e-2, "log"), help="generator Adam lr (VEEGAN: 1e-3)")
     lr_d: float = param(1e-3, range=(1e-7, 1.0), search=(1e-5, 1e-2, "log"),

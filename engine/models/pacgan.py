@@ -30,7 +30,7 @@ def pack_samples(x: torch.Tensor, pack: int) -> torch.Tensor:
 class PacGANConfig(Section):
     """Defaults: GANConfig's (VEEGAN 2-D notebook networks and Adam), plus PacGAN2's pack = 2."""
 
-    pack: int = param(2, range=(1, 16), search=(1, 4),
+    pack: int = param(2, range=(1, 16), search=(1, 4, "int"),
                       help="m, samples per discriminator input (PacGAN Table 1: PacGAN2/3/4; 1 is the GAN)")
     latent_dim: int = param(256, range=(1, 4096), search=(2, 512, "log"),
                             help="z dimension (as GANConfig; the ring8/grid25 presets use PacGAN's own 2)")
@@ -38,7 +38,8 @@ class PacGANConfig(Section):
     g_depth: int = param(2, range=(1, 16), help="generator hidden layers (VEEGAN notebook: 2)")
     d_hidden: int = param(128, range=(1, 8192), help="discriminator hidden width (VEEGAN notebook: 128)")
     d_depth: int = param(1, range=(1, 16), help="discriminator hidden layers (VEEGAN notebook: 1)")
-    activation: str = param("relu", choices=tuple(ACTIVATIONS), help="hidden activation (VEEGAN: relu)")
+    activation: str = param("relu", choices=tuple(ACTIVATIONS), search=tuple(ACTIVATIONS),
+                            help="hidden activation (VEEGAN: relu)")
     batch_size: int = param(500, range=(1, 65_536),
                             help="samples per minibatch, real and generated each; the discriminator sees "
                                  "batch_size / pack packs of each (PacGAN's code: 100 packs of m samples)")

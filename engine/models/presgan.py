@@ -39,7 +39,8 @@ class PresGANConfig(Section):
     g_depth: int = param(2, range=(1, 16), help="generator hidden layers (paper 5.1: three fully connected layers)")
     d_hidden: int = param(128, range=(1, 8192), help="discriminator hidden width (VEEGAN-like)")
     d_depth: int = param(2, range=(1, 16), help="discriminator hidden layers (paper 5.1: three fully connected)")
-    activation: str = param("tanh", choices=tuple(ACTIVATIONS), help="hidden activation (paper 5.1: tanh)")
+    activation: str = param("tanh", choices=tuple(ACTIVATIONS), search=tuple(ACTIVATIONS),
+                            help="hidden activation (paper 5.1: tanh)")
     batch_size: int = param(64, range=(1, 65_536), help="minibatch size (official batchSize = 64)")
     lr_g: float = param(2e-4, range=(1e-7, 1.0), search=(1e-5, 1e-2, "log"), help="generator Adam lr (official lrG)")
     lr_d: float = param(2e-4, range=(1e-7, 1.0), search=(1e-5, 1e-2, "log"),
@@ -57,7 +58,7 @@ class PresGANConfig(Section):
     sigma_max: float = param(0.3, range=(1e-6, 100.0), search=(0.05, 2.0, "log"),
                              help="upper truncation of sigma (official sigma_max = 0.3; sigma_init above it is "
                                   "truncated after the first update, as the official code does)")
-    hmc_gradient: str = param("full", choices=GRADIENTS,
+    hmc_gradient: str = param("full", choices=GRADIENTS, search=GRADIENTS,
                               help="leapfrog gradient: full = textbook HMC on p(z|x); prior = the released code "
                                    "(prior term only, the MH test still uses the full log joint)")
     hmc_burn_in: int = param(2, range=(0, 1000), help="HMC burn-in transitions, step size adapted (official burn_in)")

@@ -47,7 +47,7 @@ class VAEConfig(Section):
     g_depth: int = param(2, range=(0, 16), help="decoder hidden layers (GAN's: 2; 0 = linear decoder)")
     e_hidden: int = param(128, range=(1, 8192), help="encoder hidden width (mirrors the decoder)")
     e_depth: int = param(2, range=(0, 16), help="encoder hidden layers (mirrors the decoder; 0 = linear)")
-    activation: str = param("relu", choices=tuple(ACTIVATIONS), help="hidden activation")
+    activation: str = param("relu", choices=tuple(ACTIVATIONS), search=tuple(ACTIVATIONS), help="hidden activation")
     sigma_init: float = param(0.3133, range=(1e-4, 100.0),
                               help="initial observation sigma, every dimension: softplus(-1), PresGAN's "
                                    "logsigma_init (PresGAN's VAE baseline shares its decoder); 1.0 collapses "

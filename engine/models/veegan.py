@@ -36,7 +36,8 @@ class VEEGANConfig(Section):
     d_hidden: int = param(128, range=(1, 8192), help="discriminator hidden width (notebook: 128)")
     d_depth: int = param(1, range=(1, 16),
                          help="discriminator hidden layers (notebook: 1; its n_layer_disc=2 is unused)")
-    activation: str = param("relu", choices=tuple(ACTIVATIONS), help="hidden activation (notebook: relu)")
+    activation: str = param("relu", choices=tuple(ACTIVATIONS), search=tuple(ACTIVATIONS),
+                            help="hidden activation (notebook: relu)")
     batch_size: int = param(500, range=(1, 65_536), help="minibatch size (notebook: 500)")
     lr_g: float = param(1e-3, range=(1e-7, 1.0), search=(1e-5, 1e-2, "log"),
                         help="Adam lr of generator and reconstructor, one optimiser as the notebook's "

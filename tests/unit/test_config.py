@@ -108,3 +108,48 @@ def test_resolve_config_errors_name_the_field():
         resolve_config("nope", "ring8")
     with pytest.raises(ConfigError, match="data must be a mapping"):
         resolve_config("gan", "ring8", base={"data": [1]})
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_search_range_of_every_registered_config_keeps_the_contract(name):
+    from engine.config import search_ranges
+
+    ranges = search_ranges(MODELS[name].Config)  # raises ConfigError on a broken declaration
+    assert ranges, f"{name} declares nothing to search"
+    for f in dataclasses.fields(MODELS[name].Config):
+        r = ranges.get(f.name)
+        if r is None:
+            continue
+        valid, choices = f.metadata.get("range"), f.metadata.get("choices")
+        if r.kind == "categorical":
+            assert set(r.choices) <= set(choices) and len(r.choices) >= 2
+        else:
+            assert r.low < r.high and (valid is None or valid[0] <= r.low and r.high <= valid[1]), f.name
+            assert not r.log or r.low > 0
+    assert any(r.kind == "categorical" for r in ranges.values()), "activations are searchable"
+
+
+def test_presgan_hmc_gradient_and_bms_recon_loss_are_searchable():
+    from engine.config import search_ranges
+
+    assert search_ranges(MODELS["presgan"].Config)["hmc_gradient"].choices == ("full", "prior")
+    assert search_ranges(MODELS["bms_vae_gan"].Config)["recon_loss"].choices == ("l1", "l2")
+    assert search_ranges(MODELS["bms_vae_gan"].Config)["num_samples"].kind == "int"
+
+
+@pytest.mark.parametrize("kind, default, meta, needle", [
+    ("float", 0.1, dict(range=(0.0, 1.0), search=(0.0, 2.0, "linear")), "valid range"),
+    ("float", 0.1, dict(range=(0.0, 1.0), search=(0.0, 0.5, "log")), "low > 0"),
+    ("float", 0.1, dict(range=(0.0, 1.0), search=(0.5, 0.1, "linear")), "low < high"),
+    ("float", 0.1, dict(search=(0.1, 0.5, "exp")), "one of log, linear, int"),
+    ("float", 0.1, dict(search=(0.1, 0.5)), "one of log, linear, int"),
+    ("float", 0.1, dict(search=(1, 5, "int")), "does not fit a float field"),
+    ("int", 2, dict(search=(1.5, 5, "linear")), "whole bounds"),
+    ("str", "a", dict(choices=("a", "b"), search=("a", "c")), "two or more of"),
+])
+def test_a_broken_search_declaration_is_an_error_naming_the_field(kind, default, meta, needle):
+    from engine.config import Section, param, search_ranges
+
+    cls = dataclasses.make_dataclass("Bad", [("knob", kind, param(default, **meta))], bases=(Section,))
+    with pytest.raises(ConfigError, match=f"search range of knob.*{needle}"):
+        search_ranges(cls)
