@@ -6,11 +6,14 @@ Default store: sqlite:///$MODESCOPE_HOME/var/mlflow.db with artifacts in var/mla
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import time
 import warnings
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from engine.callbacks import Callback, TrainResult
@@ -26,7 +29,35 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{var_dir() / 'mlflow.db'}"
 
 
-def _client():
+@contextlib.contextmanager
+def store_lock() -> Iterator[None]:
+    """An exclusive lock across processes on this home's stores (a file lock in var/)."""
+    var_dir().mkdir(parents=True, exist_ok=True)
+    with open(var_dir() / ".stores.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_PREPARED: set[str] = set()
+
+
+def prepare_store() -> None:
+    """Create and migrate the MLflow store once per process, under the store lock: processes that open a new
+    SQLite store at the same moment would each run MLflow's schema migration, and all but one fail
+    ("duplicate column name"). Jobs call it before they start their processes; every client calls it too."""
+    uri = tracking_uri()
+    if uri in _PREPARED:
+        return
+    if uri.startswith("sqlite:"):
+        with store_lock():
+            _new_client().search_experiments(max_results=1)  # the first call creates and migrates the tables
+    _PREPARED.add(uri)
+
+
+def _new_client():
     warnings.filterwarnings("ignore", module="sqlalchemy")
     warnings.filterwarnings("ignore", message=".*noload.*")
     var_dir().mkdir(parents=True, exist_ok=True)
@@ -36,6 +67,11 @@ def _client():
         logging.getLogger(name).setLevel(logging.ERROR)
 
     return MlflowClient(tracking_uri=tracking_uri())
+
+
+def _client():
+    prepare_store()
+    return _new_client()
 
 
 def _experiment_id(client) -> str:

@@ -108,8 +108,8 @@ class Trainer:
     def __init__(self, cfg: RunConfig, run_dir: Path, *, resume: bool, callbacks: Iterable[Callback] = ()):
         self.cfg, self.files = cfg, RunFiles(run_dir)
         self.callbacks = list(callbacks)
-        self.files.root.mkdir(parents=True, exist_ok=True)
-        self.files.stop_flag.unlink(missing_ok=True)
+        self.files.root.mkdir(parents=True, exist_ok=True)  # a STOP file already here (Stop pressed while the
+        # job was starting) stops the run at its first step; a stopped run removes its own STOP file
         self.threads = set_threads(cfg.train.threads)
         self.device = pick_device(cfg.train.device)
         self.dataset = load_dataset(cfg.data.name, cfg.data.n_train, cfg.data.seed)
@@ -145,6 +145,7 @@ class Trainer:
             "mlflow_run_id": self.status["mlflow_run_id"], "rng": rng})
 
     def finish(self, state: str, code: int, message: str = "") -> TrainResult:
+        self.files.stop_flag.unlink(missing_ok=True)  # served: a resume must not stop at once
         self.write_status(state=state, message=message)
         result = TrainResult(code=code, state=state, step=self.step, metrics=dict(self.last_metrics),
                              message=message)

@@ -61,7 +61,7 @@ def show_job(job_id: str) -> None:
 
 
 def pick_recent_job() -> None:
-    recent = {job["id"]: job.get("state", "?") for job in jobs.list_jobs()[:30]}
+    recent = {job["id"]: job.get("state", "?") for job in jobs.list_jobs(kind="train")[:30]}
     if recent:
         st.selectbox("Or reattach to a recent job", list(recent), index=None, key="recent",
                      format_func=lambda job_id: f"{job_id} ({recent[job_id]})",

@@ -91,3 +91,33 @@ def test_a_killed_job_reads_as_failed_and_resumes_from_its_last_checkpoint(home)
 def test_unknown_job_is_a_clear_error(home):
     with pytest.raises(FileNotFoundError, match="nope"):
         jobs.status("nope")
+
+
+def test_several_jobs_launched_at_once_on_an_empty_home_all_finish_tracked(home):
+    """A new store is created and migrated once, under a lock, not by every job at once (issue 10)."""
+    assert not (home / "var" / "mlflow.db").exists()
+    cfg = config(60)
+    cfg.train.eval_every = 60
+    launched = [jobs.launch(cfg, job_id=f"at-once-{i}") for i in range(4)]
+    ended = [wait_until(lambda j=j: (s := jobs.status(j))["state"] in ("finished", "failed") and s, timeout=240)
+             for j in launched]
+    logs = {j: (jobs.run_dir_of(j) / "train.log").read_text()[-400:] for j in launched}
+    assert [s["state"] for s in ended] == ["finished"] * 4, logs
+    from engine.tracking import search_runs
+
+    assert sorted(r["tags"]["run_dir"].rsplit("/", 1)[-1] for r in search_runs()) == sorted(launched)
+
+
+def test_every_kind_is_listed_and_stopped_the_same_way(home, monkeypatch):
+    monkeypatch.setitem(jobs.JOB_KINDS, "sleeper", jobs.JobKind(module="tests.integration.sleeper", log="sleep.log",
+                                                                prepare_stores=False))
+    workdir = home / "var" / "sleeper"
+    jobs.start("sleeper", "sleeper-1", workdir, [str(workdir)])
+    job = jobs.launch(config(100_000), use_mlflow=False)
+    wait_until(lambda: jobs.status("sleeper-1").get("state") == "running")
+    assert {j["id"]: j["kind"] for j in jobs.list_jobs()} == {"sleeper-1": "sleeper", job: "train"}
+    assert [j["id"] for j in jobs.list_jobs(kind="sleeper")] == ["sleeper-1"]
+    jobs.stop("sleeper-1")
+    jobs.stop(job)
+    assert wait_until(lambda: jobs.status("sleeper-1").get("state") == "stopped")
+    assert wait_until(lambda: jobs.status(job)["state"] == "stopped")
