@@ -15,6 +15,14 @@ from engine.config import apply_overrides, build_run_config
 from engine.registry import MODELS
 
 
+@pytest.fixture(autouse=True)
+def no_job_outlives_its_test(home):
+    yield
+    for job in jobs.list_jobs():
+        if job.get("state") in ("queued", "running", "stopping"):
+            jobs.terminate(job["id"])
+
+
 def config(steps: int):
     return build_run_config(MODELS, apply_overrides({"model_name": "gan"}, [
         f"train.steps={steps}", "train.threads=1", "train.eval_every=100", "model.batch_size=128"]))

@@ -1,0 +1,1 @@
+"""Optuna studies over ModeScope runs: search spaces from config metadata, presets, workers (DESIGN.md 8)."""
