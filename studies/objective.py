@@ -89,7 +89,7 @@ class Pruning(Callback):
         value = objective_value(self.metric, metrics, self.mixture)
         self.trial.report(value, self.offset + step)
         if self.trial.should_prune():
-            raise PruneRun(f"pruned at step {step}: {self.metric} = {value:.4g} (patient median rule)")
+            raise PruneRun(f"pruned at step {step}: {self.metric} = {value:.4g} (worst quarter of earlier trials)")
 
 
 class WorkerStop(Callback):
