@@ -38,9 +38,8 @@ def build_spec(args):
     objectives = [o.strip() for o in args.objective.split(",") if o.strip()] if args.objective else (
         list(MODE_METRICS[:2]) if dataset.spec.mixture is not None else ["mean_error"])
     check_objectives(objectives, dataset.spec.mixture is not None, args.data)
-    sets = list(args.set or [])
     threads = max(1, (os.cpu_count() or 2) // max(1, args.workers))  # K workers on K cores
-    sets += [f"train.threads={threads}", f"train.eval_every={max(1, args.steps // args.evals)}"]
+    sets = [f"train.threads={threads}", f"train.eval_every={max(1, args.steps // args.evals)}", *(args.set or [])]
     for method in space.methods(methods[0]):  # every trial's fixed settings must make a valid config
         resolve_config(method, args.data, [f"train.steps={args.steps}", *sets])
     return StudySpec(name=args.study, methods=methods, data=args.data, space=space, objectives=objectives,
@@ -141,6 +140,45 @@ def _print_summary(study, payload: dict | None = None) -> None:
         print(f"importances for {name}: {shown}")
 
 
+def cmd_bench(args) -> int:
+    """Trials per hour of short GAN trials with 1..K workers on one storage, and the storage's share of trial time."""
+    import argparse as _argparse
+    import time
+
+    from engine import jobs
+    from studies import runner
+    from studies.report import trial_rows
+    from studies.storage import shown_url, storage_url
+
+    os.environ[runner.PROFILE_ENV] = "1"  # the workers time their storage calls
+    space = Path(args.space_file or "var/studies/throughput-space.yaml")
+    space.parent.mkdir(parents=True, exist_ok=True)
+    space.write_text("params:\n  lr_g: {low: 0.0005, high: 0.002, log: true}\n")
+    lines = ["| storage | workers | trials | wall s | trials per hour | mean trial s | storage s per trial "
+             "| storage share |", "|---|---|---|---|---|---|---|---|"]
+    for k in [int(w) for w in args.workers.split(",")]:
+        name = f"throughput-k{k}-{time.strftime('%Y%m%d-%H%M%S')}"
+        ns = _argparse.Namespace(study=name, model="gan", data="ring8", preset=None, config=str(space),
+                                 n_trials=args.n_trials, steps=args.steps, evals=4, objective="modes",
+                                 train_seeds=1, set=[], storage=args.storage, workers=k, seed=0, no_mlflow=False)
+        study, spec = runner.create_or_continue(build_spec(ns), args.storage)
+        start = time.monotonic()
+        ids = runner.launch_workers(name, k, args.storage, spec.n_trials)
+        runner.wait_for(study, spec.n_trials, ids, echo=lambda line: None)
+        while any(jobs.status(j).get("state") in ("queued", "running") for j in ids):
+            time.sleep(0.5)
+        wall = time.monotonic() - start
+        rows = [r for r in trial_rows(study) if r["state"] == "COMPLETE"]
+        trial_s = sum(r["duration_s"] for r in rows)
+        storage_s = sum(jobs.status(j).get("storage_s", 0.0) for j in ids)
+        lines.append(f"| {shown_url(storage_url(args.storage)).split(':')[0]} | {k} | {len(rows)} | {wall:.0f} | "
+                     f"{3600 * len(rows) / wall:.0f} | {trial_s / len(rows):.1f} | {storage_s / len(rows):.2f} | "
+                     f"{100 * storage_s / trial_s:.2f} % |")
+        print(lines[-1], flush=True)
+    print("\n".join(lines))
+    return 0
+
+
 def cmd_stop(args) -> int:
     from studies.runner import stop_workers
 
@@ -190,6 +228,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--storage", help=storage_help)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("bench", help="throughput: trials per hour and the storage's share of trial time")
+    s.add_argument("--storage", help=storage_help)
+    s.add_argument("--workers", default="1,2", help="comma-separated worker counts to measure")
+    s.add_argument("--n-trials", type=int, default=6)
+    s.add_argument("--steps", type=int, default=2_000)
+    s.add_argument("--space-file", help=argparse.SUPPRESS)
+    s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("stop", help="ask the study's workers on this machine to stop")
     s.add_argument("--study", required=True)

@@ -15,9 +15,10 @@ from pathlib import Path
 
 from engine.config import ConfigError, write_atomic
 from studies.objective import STUDY_ATTR, StudySpec, StudyStopped, run_trial, studies_dir
-from studies.storage import load_study, open_storage, shown_url
+from studies.storage import StorageClock, load_study, open_storage, shown_url
 
 POLL_S = 2.0
+PROFILE_ENV = "MODESCOPE_STUDY_PROFILE"  # workers time their storage calls (python -m studies bench)
 PRUNER_STARTUP_TRIALS = 4
 PRUNER_PERCENTILE = 25.0  # prune the worst quarter
 
@@ -118,6 +119,7 @@ def run_worker(name: str, storage_url: str | None = None, n_trials: int | None =
     from engine.data import data_scale
 
     storage = open_storage(storage_url)
+    clock = StorageClock(storage) if os.environ.get(PROFILE_ENV) else None
     study = load_study(name, storage)
     if STUDY_ATTR not in study.user_attrs:
         raise ConfigError(f"--study {name} was not made by `python -m studies run` (no {STUDY_ATTR} spec)")
@@ -153,7 +155,7 @@ def run_worker(name: str, storage_url: str | None = None, n_trials: int | None =
             status.write(state="stopped", message=str(exc))
             return ran
         ran += 1
-        status.write(trials_run=ran)
+        status.write(trials_run=ran, **({"storage_s": clock.seconds, "storage_calls": clock.calls} if clock else {}))
         _log_best(study, spec)
     status.write(state="finished", message=f"{done} of {target} trials finished")
     return ran
