@@ -66,8 +66,9 @@ def metric_tiles(evals: pd.DataFrame, data_name: str, n_modes: int | None) -> No
     if "modes" in latest:
         tile_row(latest, previous, list(metric_registry.MODE_METRICS), n_modes)
     else:  # a user's vectors: no known modes, only how far the samples' moments are from the data's
-        tile_row(latest, previous, ["mean_error", "std_error"])
-        st.caption(f"{data_name} has no known modes, so modes, HQ % and KL do not apply.")
+        tile_row(latest, previous, [n for n in ("coverage", "precision", "mean_error", "std_error") if n in latest])
+        st.caption(f"{data_name} has no known modes, so modes, HQ % and KL do not apply; coverage (the share of "
+                   "real points with a sample nearby, in data space) falls when a region of the data is dropped.")
     st.caption(f"Evaluated at step {int(latest['step']):,}.")
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from engine.data import Dataset
+from engine.metrics.coverage import prdc_metrics
 from engine.metrics.modes import mode_metrics
 from engine.models.base import GenerativeModel
 
@@ -52,4 +53,5 @@ def sample_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
     }
     if data.spec.mixture is not None:
         out.update(mode_metrics(x, data.spec.mixture), n_modes=float(data.spec.mixture.n_modes))
+    out.update(prdc_metrics(reference, x, seed=len(x)))  # coverage needs no known modes
     return out

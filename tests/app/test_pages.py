@@ -194,7 +194,7 @@ def test_own_vectors_without_known_modes(home):
     assert wait_for(job_id, ("finished", "failed", "diverged"))["state"] == "finished"
     at.run()
     assert not at.exception, at.exception
-    assert [m.label for m in at.metric] == ["Mean error", "Std error"]
+    assert [m.label for m in at.metric] == ["Coverage", "Precision", "Mean error", "Std error"]
     assert "has no known modes" in texts(at.caption)
     assert at.get("plotly_chart")  # 2-D samples are drawn, with no modes to draw them over
 

@@ -97,3 +97,21 @@ def test_reverse_kl_of_a_known_histogram():
     assert m["modes"] == 2
     assert m["reverse_kl"] == pytest.approx(0.75 * math.log(6) + 0.25 * math.log(2))
     assert mode_histogram(x, ring).tolist() == [300, 100, 0, 0, 0, 0, 0, 0]
+
+
+def test_coverage_falls_when_a_mode_is_dropped_and_needs_no_known_modes():
+    import numpy as np
+
+    from engine.data.synthetic import MIXTURES
+    from engine.metrics.coverage import prdc_metrics
+
+    mixture = MIXTURES["ring8"]()
+    real, _ = mixture.sample(2500, seed=1)
+    matched, _ = mixture.sample(2500, seed=2)
+    dropped, labels = mixture.sample(4000, seed=3)
+    dropped = dropped[labels >= 2][:2500]  # modes 0 and 1 never generated: a quarter of the data uncovered
+    full, half = prdc_metrics(real, matched), prdc_metrics(real, dropped)
+    assert full["coverage"] > 0.9 and full["precision"] > 0.9
+    assert half["coverage"] < full["coverage"] - 0.2  # about 3/4 of the real points keep a sample nearby
+    assert half["precision"] > 0.9  # what is generated is still real-looking
+    assert np.isnan(prdc_metrics(real, real[:3])["coverage"])
