@@ -226,20 +226,25 @@ def build_run_config(models: dict[str, type], raw: dict) -> RunConfig:
     ).validate()
 
 
-def read_config_file(path: Path) -> dict:
-    """Read a JSON or YAML run config; errors name the file."""
+def read_mapping_file(path: Path, what: str = "config file", holds: str = "data/model/train sections") -> dict:
+    """Read a JSON or YAML file holding a mapping; errors name the file (as `what PATH`)."""
     path = Path(path)
     try:
         text = path.read_text()
         data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
+        raise ConfigError(f"{what} {path} does not exist") from None
     except (OSError, ValueError, yaml.YAMLError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"config file {path} cannot be read: {first}") from None
+        raise ConfigError(f"{what} {path} cannot be read: {first}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping with data/model/train sections")
+        raise ConfigError(f"{what} {path} must hold a mapping with {holds}")
     return data
+
+
+def read_config_file(path: Path) -> dict:
+    """Read a JSON or YAML run config; errors name the file."""
+    return read_mapping_file(path)
 
 
 def apply_overrides(raw: dict, assignments: list[str]) -> dict:

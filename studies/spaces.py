@@ -11,14 +11,11 @@ The whole space is plain JSON, stored with the study, so every worker rebuilds t
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from engine.config import ConfigError, search_ranges
+from engine.config import ConfigError, read_mapping_file, search_ranges
 from engine.registry import MODELS
 
 METHOD_KEY = "model_name"
@@ -202,14 +199,7 @@ def check(method: str, space: Space) -> None:
 
 def read_study_file(path: Path, method: str) -> Space:
     """A space from a YAML or JSON study file; errors name the file."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-        spec = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
-    except FileNotFoundError:
-        raise ConfigError(f"study file {path} does not exist") from None
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise ConfigError(f"study file {path} cannot be read: {str(exc).splitlines()[0]}") from None
+    spec = read_mapping_file(path, "study file", "params, fixed, sampler and grid sections")
     try:
         return narrow(method, spec)
     except ConfigError as exc:
