@@ -6,7 +6,7 @@ PORT ?= 8501
 MLFLOW_PORT ?= 5000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench mlflow-ui clean-venv
+.PHONY: run test lint bench mlflow-ui optuna-dashboard clean-venv
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is required (found " + sys.version.split()[0] + ")") if sys.version_info < (3, 11) else None'
@@ -30,6 +30,10 @@ mlflow-ui: $(STAMP)
 	mkdir -p var
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow server --backend-store-uri sqlite:///var/mlflow.db \
 		--default-artifact-root var/mlartifacts --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
+
+optuna-dashboard: $(STAMP)
+	mkdir -p var
+	$(VENV)/bin/optuna-dashboard sqlite:///var/optuna.db --host 127.0.0.1 --port 8080
 
 clean-venv:
 	rm -rf $(VENV)

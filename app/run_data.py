@@ -149,11 +149,13 @@ def n_modes(eval_rows: pd.DataFrame, means: np.ndarray | None) -> int | None:
 
 
 def explore_runs() -> pd.DataFrame:
-    """Every run directory the Explore page can open, newest first: var/runs/<id> and var/bench/<suite>/<run>.
+    """Every run directory the Explore page can open, newest first: var/runs/<id>, var/bench/<suite>/<run>
+    and study trials' runs, var/studies/<study>/trial-<n>-s<seed>.
 
     `key` names the run relative to var/ (a job id alone for var/runs), short enough for the URL.
     """
-    dirs = [*runs_dir().glob("*/config.json"), *(var_dir() / "bench").glob("*/*/config.json")]
+    dirs = [*runs_dir().glob("*/config.json"), *(var_dir() / "bench").glob("*/*/config.json"),
+            *(var_dir() / "studies").glob("*/trial-*/config.json")]
     rows = []
     for config_path in dirs:
         run_dir = config_path.parent
@@ -244,12 +246,13 @@ def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
             **_figures(metrics),
             "study": tags.get("study"),
             "trial": _to_int(tags.get("trial")),
+            "kind": tags.get("modescope.kind"),
             "started": pd.to_datetime(run["start_time"], unit="ms") if run.get("start_time") else None,
             "run_id": run["run_id"],
             "run_dir": run_dir,
         })
     figures = [describe(prefix + name).column for prefix in ("", NOISY) for name in MODE_METRICS]
-    columns = ["run", "method", "dataset", "state", "step", "steps", "seed", *figures, "study", "trial", "started",
+    columns = ["run", "method", "dataset", "state", "step", "steps", "seed", *figures, "study", "trial", "kind", "started",
                "run_id", "run_dir"]
     frame = pd.DataFrame(rows, columns=columns)
     for column in figures:
@@ -280,6 +283,24 @@ def filter_runs(frame: pd.DataFrame, methods: list[str], datasets: list[str]) ->
     if datasets:
         keep &= frame["dataset"].isin(datasets)
     return frame[keep].reset_index(drop=True)
+
+
+TRIALS_HIDE, TRIALS_ALL = "hide", "show all"
+
+
+def trial_choices(frame: pd.DataFrame) -> list[str]:
+    """The Runs page's "Study trials" options: hide them, show all, or one study's trials only."""
+    return [TRIALS_HIDE, TRIALS_ALL, *sorted(frame["study"].dropna().unique())]
+
+
+def filter_trials(frame: pd.DataFrame, choice: str) -> pd.DataFrame:
+    """Never a study's parent run (it trains nothing); study trials hidden, all shown, or one study's only."""
+    frame = frame[frame["kind"].ne("study").fillna(True)]
+    if choice == TRIALS_HIDE:
+        frame = frame[frame["study"].isna()]
+    elif choice != TRIALS_ALL:
+        frame = frame[frame["study"] == choice]
+    return frame.reset_index(drop=True)
 
 
 def compare_labels(runs: pd.DataFrame) -> list[str]:

@@ -21,5 +21,6 @@ pages = [
     st.Page("app_pages/train.py", title="Train", icon=":material/play_circle:", default=True),
     st.Page("app_pages/runs.py", title="Runs", icon=":material/table_chart:"),
     st.Page("app_pages/explore.py", title="Explore", icon=":material/insights:"),
+    st.Page("app_pages/studies.py", title="Studies", icon=":material/science:"),
 ]
 st.navigation(pages).run()

@@ -105,14 +105,18 @@ if runs.empty:
     st.info("No runs yet: launch one on the Train page.", icon=":material/info:")
     st.page_link("app_pages/train.py", label="Go to Train", icon=":material/play_circle:")
 else:
-    methods_col, datasets_col, refresh_col = st.columns([2, 2, 1], vertical_alignment="bottom")
+    methods_col, datasets_col, trials_col, refresh_col = st.columns([2, 2, 2, 1], vertical_alignment="bottom")
     methods = methods_col.multiselect("Method", sorted(runs["method"].unique()), key="filter_method")
     datasets = datasets_col.multiselect("Dataset", sorted(runs["dataset"].unique()), key="filter_dataset")
+    trials = trials_col.selectbox("Study trials", run_data.trial_choices(runs), key="filter_trials",
+                                  help="Runs trained by studies: hidden, all shown, or one study's only.")
     refresh_col.button("Refresh", icon=":material/refresh:", width="stretch", on_click=load_runs.clear)
-    shown = run_data.filter_runs(runs, methods, datasets)
+    runs = run_data.filter_trials(runs, run_data.TRIALS_ALL)  # a study's parent run trains nothing
+    shown = run_data.filter_runs(run_data.filter_trials(runs, trials), methods, datasets)
     event = st.dataframe(
         shown, key="runs_table", on_select="rerun", selection_mode="multi-row", hide_index=True,
-        column_order=["run", "method", "dataset", "state", "step", "steps", *MODE_COLUMNS, "started"],
+        column_order=["run", "method", "dataset", *(["study", "trial"] if trials != run_data.TRIALS_HIDE else []),
+                      "state", "step", "steps", *MODE_COLUMNS, "started"],
         column_config=COLUMNS, placeholder="n/a")
     rows = [i for i in event.selection.rows if i < len(shown)]
     if rows:

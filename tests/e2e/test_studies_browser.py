@@ -1,0 +1,113 @@
+"""A real browser on the Studies page: launch a 4-trial ring8 GAN study (tiny networks, 120 steps), watch its trials table
+fill, open Optuna's figures, follow a trial's link to its run in Explore. Screenshots: test-output/e2e/studies-*.png.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, chromium_path, need
+from tests.e2e.test_browser import CHROMIUM_ARGS, MS, SHOTS, free_port, wait_healthy
+
+TINY = "model.g_hidden=8\nmodel.d_hidden=8\nmodel.latent_dim=4\nmodel.batch_size=32\ntrain.threads=1"
+
+
+@pytest.fixture
+def studies_url(home: Path) -> Iterator[str]:
+    """`streamlit run` on a free loopback port with its own MODESCOPE_HOME; it and every worker always end."""
+    port = free_port()
+    log = home / "streamlit.log"
+    command = [sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.headless", "true",
+               "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+    with open(log, "w") as out:
+        server = subprocess.Popen(command, cwd=REPO, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, server, log)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        from engine import jobs
+
+        for job in jobs.list_jobs():
+            if job["state"] in ("queued", "running", "stopping"):
+                jobs.terminate(job["id"])
+
+
+def pick(page, label: str, option: str) -> None:
+    page.get_by_label(label, exact=True).click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_launch_watch_plot_and_explore_a_study(studies_url: str):
+    need(chromium_path() is not None, "chromium is not installed")
+    from playwright.sync_api import expect, sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1400})
+            page.goto(f"{studies_url}/studies", wait_until="domcontentloaded")
+            expect(page.get_by_role("heading", name="Studies")).to_be_visible(timeout=90 * MS)
+            expect(page.get_by_text("No studies yet")).to_be_visible(timeout=30 * MS)
+
+            # 1. a custom search over lr_g, 4 trials of 120 steps, one worker, tiny networks
+            pick(page, "Search", "custom ranges")
+            page.get_by_text("lr_g (log)").click()
+            page.get_by_label("trials", exact=True).fill("4")
+            page.get_by_label("steps per trial", exact=True).fill("120")
+            page.get_by_label("Extra settings", exact=True).fill(TINY)
+            page.get_by_label("Study name", exact=True).fill("browser-study")
+            page.get_by_label("Study name", exact=True).press("Enter")
+            page.wait_for_timeout(1000)
+            page.screenshot(path=SHOTS / "studies-01-form.png", full_page=True)
+            page.get_by_role("button", name="Launch").click()
+
+            # 2. live: the progress and the trials table fill while the worker runs
+            expect(page.get_by_text("worker(s) running")).to_be_visible(timeout=60 * MS)
+            expect(page.locator("td[role=gridcell]", has_text="complete").first).to_be_attached(timeout=180 * MS)
+            page.wait_for_timeout(1000)
+            page.screenshot(path=SHOTS / "studies-02-live.png", full_page=True)
+            expect(page.get_by_test_id("stProgress").get_by_text("4 of 4 trials finished")).to_be_visible(timeout=240 * MS)
+            expect(page.get_by_text("No worker running.")).to_be_visible(timeout=60 * MS)
+            expect(page.locator("td[role=gridcell]", has_text="complete")).to_have_count(4, timeout=30 * MS)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=SHOTS / "studies-03-finished.png", full_page=True)
+
+            # 3. Optuna's figures: the Pareto front of modes x HQ %, then lr_g's slice
+            page.set_viewport_size({"width": 1440, "height": 2400})  # Streamlit scrolls inside its main block
+            page.get_by_text("Pareto front", exact=True).click()
+            expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=60 * MS)
+            expect(page.get_by_text("modes captured").last).to_be_visible(timeout=30 * MS)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=SHOTS / "studies-04-pareto.png", full_page=True)
+            page.get_by_text("Contour", exact=True).click()
+            expect(page.get_by_text("needs two or more parameters")).to_be_visible(timeout=60 * MS)
+            page.get_by_text("Slice", exact=True).click()
+            expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=60 * MS)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=SHOTS / "studies-05-slice.png", full_page=True)
+
+            # 4. a trial's run in Explore
+            pick(page, "Trial", "trial 3")
+            page.get_by_role("link", name="Explore trial 3").click()
+            expect(page.get_by_role("heading", name="Explore")).to_be_visible(timeout=60 * MS)
+            expect(page.get_by_text("HQ samples per mode")).to_be_visible(timeout=60 * MS)
+            assert "run=studies%2Fbrowser-study%2Ftrial-00003" in page.url or \
+                "run=studies/browser-study/trial-00003" in page.url, page.url
+            page.wait_for_timeout(1500)
+            page.screenshot(path=SHOTS / "studies-06-explore.png", full_page=True)
+        finally:
+            browser.close()
