@@ -315,14 +315,19 @@ def compare_labels(runs: pd.DataFrame) -> list[str]:
     return [label if counts[label] == 1 else f"{label} ({run})" for label, run in zip(labels, runs["run"])]
 
 
-def mlflow_ui_running(url: str = MLFLOW_UI, timeout: float = 0.3) -> bool:
-    """Whether MLflow's own UI answers its health check (no proxy: it is on this machine)."""
+def service_running(url: str, timeout: float = 0.3) -> bool:
+    """Whether a local web service answers 200 at url (no proxy: it is on this machine)."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(f"{url}/health", timeout=timeout) as response:
+        with opener.open(url, timeout=timeout) as response:
             return response.status == 200
     except OSError:
         return False
+
+
+def mlflow_ui_running(url: str = MLFLOW_UI, timeout: float = 0.3) -> bool:
+    """Whether MLflow's own UI answers its health check."""
+    return service_running(f"{url}/health", timeout)
 
 
 def _to_int(value: Any) -> int | None:

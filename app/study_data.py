@@ -9,7 +9,6 @@ import functools
 import json
 import re
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -285,13 +284,8 @@ def params_of(study) -> list[str]:
 
 
 def dashboard_running(url: str = DASHBOARD, timeout: float = 0.3) -> bool:
-    """Whether optuna-dashboard answers on this machine (no proxy)."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(f"{url}/", timeout=timeout) as response:
-            return response.status == 200
-    except OSError:
-        return False
+    """Whether optuna-dashboard answers on this machine."""
+    return run_data.service_running(f"{url}/", timeout)
 
 
 def best_samples(study, objective: str) -> tuple[str, Any, Any] | None:
