@@ -20,7 +20,7 @@ from studies.storage import StorageClock, load_study, open_storage, shown_url
 POLL_S = 2.0
 PROFILE_ENV = "MODESCOPE_STUDY_PROFILE"  # workers time their storage calls (python -m studies bench)
 PRUNER_STARTUP_TRIALS = 4
-PRUNER_PERCENTILE = 25.0  # prune the worst quarter
+PRUNER_PERCENTILE = 75.0  # Optuna keeps this top percentile: only the worst quarter is pruned
 
 
 def make_sampler(spec: StudySpec, worker_seed: int):

@@ -146,3 +146,24 @@ def test_a_trial_far_below_the_median_is_pruned_on_a_single_objective(home):
 
     status = RunFiles(home / "var" / "studies" / "prune" / "trial-00004-s0").read_status()
     assert status["state"] == "pruned" and status["step"] == max(last.intermediate_values)
+
+
+def test_the_pruner_stops_only_the_worst_quarter_after_the_warm_up():
+    from studies import runner
+    from studies.objective import StudySpec
+    from studies.spaces import Space
+
+    spec = StudySpec(name="p", methods=["gan"], data="ring8", space=Space([]), objectives=["modes"], steps=80,
+                     n_trials=8)
+    study = optuna.create_study(direction="maximize", pruner=runner.make_pruner(spec))
+    for value in (2.0, 4.0, 6.0, 8.0):  # the 25th percentile at every step is 3.5, the median 5
+        study.add_trial(optuna.create_trial(value=value, intermediate_values={s: value for s in (10, 40)}))
+    below_median, worst = study.ask(), study.ask()
+    below_median.report(4.5, 40)
+    worst.report(3.0, 40)
+    assert not below_median.should_prune() and worst.should_prune()
+    early = study.ask()
+    early.report(0.0, 10)  # inside the warm-up (a quarter of 80 steps)
+    assert not early.should_prune()
+    assert isinstance(runner.make_pruner(StudySpec(**{**spec.__dict__, "objectives": ["modes", "hq_pct"]})),
+                      optuna.pruners.NopPruner)
