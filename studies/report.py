@@ -38,11 +38,14 @@ def best(study) -> list[dict[str, Any]]:
 
 def importances(study) -> dict[str, dict[str, float] | str]:
     """Objective -> {param: importance}, or a one-line reason when they cannot be computed yet."""
+    import warnings
+
     import optuna
 
     spec = spec_of(study)
     names = spec.objectives if spec else [f"value_{i}" for i in range(len(study.directions))]
     out: dict[str, dict[str, float] | str] = {}
+    warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator computes")  # the sign is handled here
     for i, (name, direction) in enumerate(zip(names, study.directions)):
         # PED-ANOVA ranks params by how they reach low targets: a maximised objective is negated
         sign = -1.0 if direction.name == "MAXIMIZE" else 1.0
