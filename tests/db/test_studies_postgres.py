@@ -17,7 +17,8 @@ from optuna.trial import TrialState
 from tests.conftest import REPO
 from tests.studies.test_studies_run import TINY
 
-FAST_HEARTBEAT = {"MODESCOPE_STUDY_HEARTBEAT_S": "1", "MODESCOPE_STUDY_GRACE_S": "4"}
+# short enough for a test, long enough that a loaded machine does not starve a live worker's heartbeat
+FAST_HEARTBEAT = {"MODESCOPE_STUDY_HEARTBEAT_S": "2", "MODESCOPE_STUDY_GRACE_S": "12"}
 
 
 def space_file(home: Path) -> Path:
