@@ -105,19 +105,23 @@ def test_run_continues_an_existing_study_to_a_higher_target(home, gan_space):
       "model.batch_size=0"], "model.batch_size=0"),
     (["run", "--study", "x", "--model", "gan", "--data", "ring8"], "exactly one of --preset NAME or --config FILE"),
 ])
-def test_bad_input_exits_2_with_one_line_naming_it(home, args, needle):
-    done = studies(*args)
-    assert done.returncode == 2, done.stderr
-    assert needle in done.stderr and len(done.stderr.strip().splitlines()) == 1 and "secret" not in done.stderr
+def test_bad_input_exits_2_with_one_line_naming_it(home, args, needle, capsys):
+    from studies.__main__ import main
+
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1 and "secret" not in err
 
 
-def test_an_objective_that_needs_modes_is_refused_on_a_users_vectors(home, tmp_path):
+def test_an_objective_that_needs_modes_is_refused_on_a_users_vectors(home, tmp_path, capsys):
     import numpy as np
 
     np.save(tmp_path / "own.npy", np.random.default_rng(0).standard_normal((500, 2)).astype("float32"))
-    done = studies("run", "--study", "own", "--model", "presgan", "--data", f"vectors:{tmp_path / 'own.npy'}",
-                   "--preset", "presgan-lambda", "--objective", "modes")
-    assert done.returncode == 2 and "needs a data set with known modes" in done.stderr
+    from studies.__main__ import main
+
+    assert main(["run", "--study", "own", "--model", "presgan", "--data", f"vectors:{tmp_path / 'own.npy'}",
+                 "--preset", "presgan-lambda", "--objective", "modes"]) == 2
+    assert "needs a data set with known modes" in capsys.readouterr().err
 
 
 def test_a_trial_far_below_the_median_is_pruned_on_a_single_objective(home):
