@@ -171,3 +171,30 @@ def test_the_pruner_stops_only_the_worst_quarter_after_the_warm_up():
     assert not early.should_prune()
     assert isinstance(runner.make_pruner(StudySpec(**{**spec.__dict__, "objectives": ["modes", "hq_pct"]})),
                       optuna.pruners.NopPruner)
+
+
+def test_stopping_a_study_stops_its_worker_and_checkpoints_the_trial_in_flight(home, gan_space):
+    import time
+
+    from engine import jobs
+    from engine.trainer import RunFiles
+    from studies import runner
+    from studies.__main__ import build_spec, parser
+
+    args = parser().parse_args(tiny_run_args("halt", gan_space, n_trials=3, steps=100_000))
+    study, spec = runner.create_or_continue(build_spec(args))
+    (worker,) = runner.launch_workers("halt", 1, None, spec.n_trials)
+    run_dir = home / "var" / "studies" / "halt" / "trial-00000-s0"
+    deadline = time.monotonic() + 120
+    while RunFiles(run_dir).read_status().get("step", 0) < 50:
+        assert time.monotonic() < deadline, jobs.status(worker)
+        time.sleep(0.2)
+    assert runner.stop_workers("halt") == [worker]
+    while jobs.status(worker).get("state") not in ("stopped", "failed", "finished"):
+        assert time.monotonic() < deadline + 60, jobs.status(worker)
+        time.sleep(0.2)
+    assert jobs.status(worker)["state"] == "stopped"
+    run = RunFiles(run_dir).read_status()
+    assert run["state"] == "stopped" and (run_dir / "checkpoint.pt").exists() and not (run_dir / "STOP").exists()
+    (trial,) = study.get_trials(deepcopy=False)
+    assert trial.state == optuna.trial.TrialState.FAIL  # it did not finish, so it does not count toward N
