@@ -4,45 +4,10 @@ fill, open Optuna's figures, follow a trial's link to its run in Explore. Screen
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
-from tests.conftest import REPO, chromium_path, need
-from tests.e2e.test_browser import CHROMIUM_ARGS, MS, SHOTS, free_port, wait_healthy
+from tests.conftest import chromium_path, need
+from tests.e2e.test_browser import CHROMIUM_ARGS, MS, SHOTS
 
 TINY = "model.g_hidden=8\nmodel.d_hidden=8\nmodel.latent_dim=4\nmodel.batch_size=32\ntrain.threads=1"
-
-
-@pytest.fixture
-def studies_url(home: Path) -> Iterator[str]:
-    """`streamlit run` on a free loopback port with its own MODESCOPE_HOME; it and every worker always end."""
-    port = free_port()
-    log = home / "streamlit.log"
-    command = [sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.headless", "true",
-               "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"]
-    with open(log, "w") as out:
-        server = subprocess.Popen(command, cwd=REPO, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, server, log)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        from engine import jobs
-
-        for job in jobs.list_jobs():
-            if job["state"] in ("queued", "running", "stopping"):
-                jobs.terminate(job["id"])
 
 
 def pick(page, label: str, option: str) -> None:
@@ -50,7 +15,7 @@ def pick(page, label: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).click()
 
 
-def test_launch_watch_plot_and_explore_a_study(studies_url: str):
+def test_launch_watch_plot_and_explore_a_study(app_url: str):
     need(chromium_path() is not None, "chromium is not installed")
     from playwright.sync_api import expect, sync_playwright
 
@@ -59,7 +24,7 @@ def test_launch_watch_plot_and_explore_a_study(studies_url: str):
         browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1400})
-            page.goto(f"{studies_url}/studies", wait_until="domcontentloaded")
+            page.goto(f"{app_url}/studies", wait_until="domcontentloaded")
             expect(page.get_by_role("heading", name="Studies")).to_be_visible(timeout=90 * MS)
             expect(page.get_by_text("No studies yet")).to_be_visible(timeout=30 * MS)
 
