@@ -9,6 +9,7 @@ import functools
 import json
 import re
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -256,6 +257,7 @@ def plot(kind: str, study, objective: str, params: list[str] | None = None, pare
                                         else None)
         elif kind == "Param importances":  # PED-ANOVA ranks by reaching low targets: negate a maximised one
             sign = -1.0 if study.directions[i].name == "MAXIMIZE" else 1.0
+            warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator computes")  # sign handled
             fig = vis.plot_param_importances(study, target=lambda t: sign * t.values[i],
                                              target_name=target["target_name"])
         elif kind == "Timeline":

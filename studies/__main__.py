@@ -1,4 +1,4 @@
-"""Command line: python -m studies {run,worker,list,report,stop} (DESIGN.md section 6).
+"""Command line: python -m studies {run,worker,list,report,stop,bench} (DESIGN.md section 6).
 
 Exit codes as the engine's: 0 done, 1 the workers ended before N trials finished, 2 bad input (the message
 names the field, the preset, the study or the storage URL).
