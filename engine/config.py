@@ -43,11 +43,6 @@ class SearchRange:
     log: bool = False
     choices: tuple | None = None
 
-    def contains(self, value: Any) -> bool:
-        if self.kind == "categorical":
-            return value in self.choices
-        return self.low <= value <= self.high
-
 
 def search_range(f: dataclasses.Field) -> SearchRange | None:
     """The checked search range of a config field (None when it declares none).

@@ -182,15 +182,13 @@ class MLflowCallback(Callback):
         self.tracker.finish(result.state, result.message)
 
 
-def search_runs(max_results: int = 500, filter_string: str = "") -> list[dict[str, Any]]:
-    """Every run of the experiment (or those matching an MLflow filter) as plain dicts: id, name, status,
-    tags, params, latest metrics."""
+def search_runs(max_results: int = 500) -> list[dict[str, Any]]:
+    """Every run of the experiment as plain dicts: id, name, status, tags, params, latest metrics."""
     client = _client()
     found = client.get_experiment_by_name(EXPERIMENT)
     if found is None:
         return []
-    runs = client.search_runs([found.experiment_id], filter_string=filter_string, max_results=max_results,
-                              order_by=["attributes.start_time DESC"])
+    runs = client.search_runs([found.experiment_id], max_results=max_results, order_by=["attributes.start_time DESC"])
     return [{"run_id": r.info.run_id, "run_name": r.info.run_name, "status": r.info.status,
              "start_time": r.info.start_time, "tags": dict(r.data.tags), "params": dict(r.data.params),
              "metrics": dict(r.data.metrics)} for r in runs]
@@ -229,8 +227,3 @@ def log_values(run_id: str, values: dict[str, float], step: int) -> None:
     tracker = Tracker(run_id)
     tracker.log_metrics(values, step)
     tracker.flush()
-
-
-def child_runs(parent_run_id: str) -> list[dict[str, Any]]:
-    """The runs whose mlflow.parentRunId is the given run, as search_runs returns them."""
-    return search_runs(max_results=5000, filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'")

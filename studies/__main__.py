@@ -143,7 +143,6 @@ def _print_summary(study, payload: dict | None = None) -> None:
 def cmd_bench(args) -> int:
     """Trials per hour of short GAN trials with 1..K workers on one storage, and the storage's share of trial time.
     Two objectives, so no trial is pruned and every trial trains the same number of steps."""
-    import argparse as _argparse
     import time
 
     from engine import jobs
@@ -159,7 +158,7 @@ def cmd_bench(args) -> int:
              "| storage share |", "|---|---|---|---|---|---|---|---|"]
     for k in [int(w) for w in args.workers.split(",")]:
         name = f"throughput-k{k}-{time.strftime('%Y%m%d-%H%M%S')}"
-        ns = _argparse.Namespace(study=name, model="gan", data="ring8", preset=None, config=str(space),
+        ns = argparse.Namespace(study=name, model="gan", data="ring8", preset=None, config=str(space),
                                  n_trials=args.n_trials, steps=args.steps, evals=4, objective="modes,hq_pct",
                                  train_seeds=1, set=[], storage=args.storage, workers=k, seed=0, no_mlflow=False)
         study, spec = runner.create_or_continue(build_spec(ns), args.storage)

@@ -118,7 +118,7 @@ def run_trial(trial, spec: StudySpec, scale: float, mixture, stop_flag: Path | N
     values = spec.space.sample(trial, scale)
     method = values.pop(METHOD_KEY, spec.methods[0])
     trial.set_user_attr("method", method)
-    trial.set_user_attr("config", {k: v for k, v in values.items()})
+    trial.set_user_attr("config", dict(values))
     seeds = [values.pop("train.seed")] if "train.seed" in values else [spec.seed + i for i in range(spec.train_seeds)]
     sets = [f"{k}={v}" for k, v in values.items()]
     loop = [f"train.steps={spec.steps}", f"train.checkpoint_every={spec.steps}"]

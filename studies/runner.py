@@ -115,7 +115,7 @@ def run_worker(name: str, storage_url: str | None = None, n_trials: int | None =
     import optuna
     from optuna.storages import fail_stale_trials
 
-    from engine.registry import load_dataset
+    from engine.registry import load_dataset, resolve_config
     from engine.data import data_scale
 
     storage = open_storage(storage_url)
@@ -128,7 +128,8 @@ def run_worker(name: str, storage_url: str | None = None, n_trials: int | None =
     seed = worker_seed if worker_seed is not None else spec.seed + os.getpid()
     study = optuna.load_study(study_name=name, storage=storage, sampler=make_sampler(spec, seed),
                               pruner=make_pruner(spec))
-    dataset = load_dataset(spec.data, 60_000, 0)
+    data = resolve_config(spec.methods[0], spec.data, [f"train.steps={spec.steps}", *spec.sets]).data
+    dataset = load_dataset(data.name, data.n_train, data.seed)  # the trials' own data, for its scale and modes
     scale, _ = data_scale(dataset)
     mixture = dataset.spec.mixture
     stop_flag = workdir / "STOP" if workdir else None
@@ -169,7 +170,7 @@ def _log_best(study, spec: StudySpec) -> None:
 
     from engine.tracking import log_values
 
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not done:
         return
     best = {}
