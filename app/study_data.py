@@ -141,10 +141,12 @@ def objectives_of(study) -> list[str]:
 
 
 def objective_label(name: str) -> str:
+    """The registry's label with its unit, for table headers and plot axes ("HQ samples (%)")."""
     try:
-        return describe(name).label
+        metric = describe(name)
     except KeyError:
         return name
+    return f"{metric.label} ({metric.unit})" if metric.unit else metric.label
 
 
 def progress(study) -> tuple[int, int, str]:

@@ -107,7 +107,7 @@ def test_launch_watch_plot_and_hide_trials_in_runs(no_workers_left):
     assert "2 of 2 trials finished" in at.get("progress")[0].proto.text
     table = at.dataframe[0].value
     assert len(table) == 2 and set(table["state"]) == {"complete"}
-    assert {"modes captured", "HQ samples", "lr_g", "run"} <= set(table.columns)
+    assert {"modes captured", "HQ samples (%)", "lr_g", "run"} <= set(table.columns)
     assert all(value.startswith("explore?run=studies/tiny/trial-") for value in table["run"])
     # every figure the page offers for this (two-objective) study, for both objectives
     kinds = at.radio(key="study.plot").options
