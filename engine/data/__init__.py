@@ -14,11 +14,17 @@ class DataSpec:
     """What a model needs to know about its data: kind, shape, value range, true modes if any."""
 
     name: str
-    kind: str                     # "vector" (images come later)
-    shape: tuple[int, ...]        # per-example shape, e.g. (2,) or (1200,)
+    kind: str                     # "vector" or "image"
+    shape: tuple[int, ...]        # per-example shape, e.g. (2,), (1200,) or (1, 28, 28) (C x H x W)
     low: float                    # smallest value in the training set (for plot limits, output scaling)
     high: float
     mixture: Mixture | None = field(default=None, repr=False)  # known modes, if synthetic
+
+    @property
+    def pixel_shape(self) -> tuple[int, ...]:
+        """The shape of a per-pixel parameter: one value per pixel shared over an image's channels (PresGAN's
+        official sigma), one per dimension for vectors."""
+        return (1, *self.shape[1:]) if self.kind == "image" else tuple(self.shape)
 
 
 @dataclass

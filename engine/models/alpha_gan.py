@@ -23,7 +23,8 @@ from engine.config import Section, param
 from engine.data import DataSpec
 from engine.losses import logistic_loss, ratio_loss, reconstruction_error
 from engine.models.base import GenerativeModel
-from engine.nets import ACTIVATIONS, mlp
+from engine import nets
+from engine.nets import ACTIVATIONS, conv_width_param, mlp
 
 
 @dataclass
@@ -48,6 +49,7 @@ class AlphaGANConfig(Section):
                             help="activation of E, G and D (VEEGAN notebook: relu)")
     c_activation: str = param("leaky_relu", choices=tuple(ACTIVATIONS), search=tuple(ACTIVATIONS),
                               help="code discriminator activation (alpha-GAN H.4: leaky ReLU 0.2 in discriminators)")
+    conv_width: int = conv_width_param()
     recon_weight: float = param(1.0, range=(0.0, 1e4), search=(1.0, 50.0, "log"),
                                 help="lambda on the L1 reconstruction of E and G (alpha-GAN H.1 sweeps 1, 5, 10, 50)")
     eg_steps: int = param(2, range=(1, 16),
@@ -91,10 +93,11 @@ class AlphaGAN(GenerativeModel):
     def __init__(self, config: AlphaGANConfig, spec: DataSpec):
         super().__init__(config, spec)
         c = config
-        dim = spec.shape[0]
-        self.encoder = mlp(dim, c.latent_dim, c.e_hidden, c.e_depth, c.activation)  # no output activation (H.4)
-        self.generator = mlp(c.latent_dim, dim, c.g_hidden, c.g_depth, c.activation)
-        self.discriminator = mlp(dim, 1, c.d_hidden, c.d_depth, c.activation)
+        width = c.conv_width
+        # no output activation on the encoder (H.4)
+        self.encoder = nets.encoder(spec, c.latent_dim, c.e_hidden, c.e_depth, c.activation, width)
+        self.generator = nets.generator(spec, c.latent_dim, c.g_hidden, c.g_depth, c.activation, width)
+        self.discriminator = nets.discriminator(spec, 1, c.d_hidden, c.d_depth, c.activation, width)
         self.code_discriminator = mlp(c.latent_dim, 1, c.c_hidden, c.c_depth, c.c_activation)
         betas = (c.beta1, c.beta2)
         self.opt_e = torch.optim.Adam(self.encoder.parameters(), lr=c.lr_g, betas=betas)

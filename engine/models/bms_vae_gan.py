@@ -25,7 +25,8 @@ from engine.data import DataSpec
 from engine.losses import hinge_d_loss, logistic_loss, ratio_loss, reconstruction_error
 from engine.models.alpha_gan import simultaneous_step
 from engine.models.base import GenerativeModel
-from engine.nets import ACTIVATIONS, mlp, spectrally_normalised
+from engine import nets
+from engine.nets import ACTIVATIONS, conv_width_param, mlp
 
 
 @dataclass
@@ -62,6 +63,7 @@ class BMSVAEGANConfig(Section):
                             help="activation of encoder, generator and critic (VEEGAN notebook: relu)")
     c_activation: str = param("leaky_relu", choices=tuple(ACTIVATIONS), search=tuple(ACTIVATIONS),
                               help="code discriminator activation (alpha-GAN H.4: leaky ReLU 0.2)")
+    conv_width: int = conv_width_param()
     batch_size: int = param(64, range=(1, 65_536), help="minibatch size (alpha-GAN appendix H: 64)")
     lr_g: float = param(5e-4, range=(1e-7, 1.0), search=(1e-5, 1e-2, "log"),
                         help="Adam lr of encoder and generator, trained jointly (BMS 4.3 uses TTUR; its values are "
@@ -105,10 +107,12 @@ class BMSVAEGAN(GenerativeModel):
     def __init__(self, config: BMSVAEGANConfig, spec: DataSpec):
         super().__init__(config, spec)
         c = config
-        dim = spec.shape[0]
-        self.encoder = mlp(dim, 2 * c.latent_dim, c.e_hidden, c.e_depth, c.activation)  # mean and log-variance
-        self.generator = mlp(c.latent_dim, dim, c.g_hidden, c.g_depth, c.activation)
-        self.discriminator = spectrally_normalised(mlp(dim, 1, c.d_hidden, c.d_depth, c.activation))
+        width = c.conv_width
+        # the encoder outputs mean and log-variance
+        self.encoder = nets.encoder(spec, 2 * c.latent_dim, c.e_hidden, c.e_depth, c.activation, width)
+        self.generator = nets.generator(spec, c.latent_dim, c.g_hidden, c.g_depth, c.activation, width)
+        self.discriminator = nets.discriminator(spec, 1, c.d_hidden, c.d_depth, c.activation, width,
+                                                spectral_norm=True)
         self.code_discriminator = mlp(c.latent_dim, 1, c.c_hidden, c.c_depth, c.c_activation)
         betas = (c.beta1, c.beta2)
         self.opt_g = torch.optim.Adam([*self.encoder.parameters(), *self.generator.parameters()],

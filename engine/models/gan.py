@@ -14,7 +14,8 @@ from engine.config import Section, param
 from engine.data import DataSpec
 from engine.losses import gan_updates
 from engine.models.base import GenerativeModel
-from engine.nets import ACTIVATIONS, mlp
+from engine import nets
+from engine.nets import ACTIVATIONS, conv_width_param
 
 
 @dataclass
@@ -29,6 +30,7 @@ class GANConfig(Section):
     d_depth: int = param(1, range=(1, 16), help="discriminator hidden layers (VEEGAN notebook uses 1)")
     activation: str = param("relu", choices=tuple(ACTIVATIONS), search=tuple(ACTIVATIONS),
                             help="hidden activation (VEEGAN: relu)")
+    conv_width: int = conv_width_param()
     batch_size: int = param(500, range=(1, 65_536), help="minibatch size (VEEGAN notebook: 500)")
     lr_g: float = param(1e-3, range=(1e-7, 1.0), search=(1e-5, 1e-2, "log"), help="generator Adam lr (VEEGAN: 1e-3)")
     lr_d: float = param(1e-3, range=(1e-7, 1.0), search=(1e-5, 1e-2, "log"),
@@ -48,9 +50,8 @@ class GAN(GenerativeModel):
     def __init__(self, config: GANConfig, spec: DataSpec):
         super().__init__(config, spec)
         c = config
-        dim = spec.shape[0]
-        self.generator = mlp(c.latent_dim, dim, c.g_hidden, c.g_depth, c.activation)
-        self.discriminator = mlp(dim, 1, c.d_hidden, c.d_depth, c.activation)
+        self.generator = nets.generator(spec, c.latent_dim, c.g_hidden, c.g_depth, c.activation, c.conv_width)
+        self.discriminator = nets.discriminator(spec, 1, c.d_hidden, c.d_depth, c.activation, c.conv_width)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2))
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2))
 

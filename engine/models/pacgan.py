@@ -7,6 +7,7 @@ networks, optimiser and update order, so GAN and PacGAN runs differ only in pack
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -15,15 +16,23 @@ from engine.config import ConfigError, Section, param
 from engine.data import DataSpec
 from engine.losses import gan_updates
 from engine.models.base import GenerativeModel
-from engine.nets import ACTIVATIONS, mlp
+from engine import nets
+from engine.nets import ACTIVATIONS, conv_width_param
 
 
 def pack_samples(x: torch.Tensor, pack: int) -> torch.Tensor:
-    """(B, D) -> (B / pack, pack * D): rows i*pack .. i*pack + pack - 1 side by side.
+    """(B, D) -> (B / pack, pack * D), images (B, C, H, W) -> (B / pack, pack * C, H, W): rows i*pack ..
+    i*pack + pack - 1 side by side along the first data axis (features; an image's channels, as PacGAN's
+    image code stacks them).
 
     Minibatch rows are drawn independently, so consecutive rows form a random pack.
     """
-    return x.reshape(x.shape[0] // pack, pack * x.shape[1])
+    return x.reshape(x.shape[0] // pack, pack * x.shape[1], *x.shape[2:])
+
+
+def packed_spec(spec: DataSpec, pack: int) -> DataSpec:
+    """The spec of what the discriminator reads: packs of `pack` examples (see pack_samples)."""
+    return dataclasses.replace(spec, shape=(pack * spec.shape[0], *spec.shape[1:]))
 
 
 @dataclass
@@ -40,6 +49,7 @@ class PacGANConfig(Section):
     d_depth: int = param(1, range=(1, 16), help="discriminator hidden layers (VEEGAN notebook: 1)")
     activation: str = param("relu", choices=tuple(ACTIVATIONS), search=tuple(ACTIVATIONS),
                             help="hidden activation (VEEGAN: relu)")
+    conv_width: int = conv_width_param()
     batch_size: int = param(500, range=(1, 65_536),
                             help="samples per minibatch, real and generated each; the discriminator sees "
                                  "batch_size / pack packs of each (PacGAN's code: 100 packs of m samples)")
@@ -68,10 +78,10 @@ class PacGAN(GenerativeModel):
     def __init__(self, config: PacGANConfig, spec: DataSpec):
         super().__init__(config, spec)
         c = config
-        dim = spec.shape[0]
-        self.generator = mlp(c.latent_dim, dim, c.g_hidden, c.g_depth, c.activation)
+        self.generator = nets.generator(spec, c.latent_dim, c.g_hidden, c.g_depth, c.activation, c.conv_width)
         # the only change to the GAN: the discriminator's input is a pack of m samples (PacGAN's packing)
-        self.discriminator = mlp(c.pack * dim, 1, c.d_hidden, c.d_depth, c.activation)
+        self.discriminator = nets.discriminator(packed_spec(spec, c.pack), 1, c.d_hidden, c.d_depth, c.activation,
+                                                c.conv_width)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2))
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2))
 

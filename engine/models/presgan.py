@@ -18,7 +18,8 @@ from engine.data import DataSpec
 from engine.hmc import GRADIENTS, GaussianPosterior, HMCResult, hmc
 from engine.losses import logistic_loss
 from engine.models.base import GenerativeModel
-from engine.nets import ACTIVATIONS, mlp
+from engine import nets
+from engine.nets import ACTIVATIONS, conv_width_param
 
 SIGMA_INIT = math.log1p(math.exp(-1.0))  # softplus(-1) = 0.3133, the official logsigma_init = -1
 
@@ -41,6 +42,7 @@ class PresGANConfig(Section):
     d_depth: int = param(2, range=(1, 16), help="discriminator hidden layers (paper 5.1: three fully connected)")
     activation: str = param("tanh", choices=tuple(ACTIVATIONS), search=tuple(ACTIVATIONS),
                             help="hidden activation (paper 5.1: tanh)")
+    conv_width: int = conv_width_param()
     batch_size: int = param(64, range=(1, 65_536), help="minibatch size (official batchSize = 64)")
     lr_g: float = param(2e-4, range=(1e-7, 1.0), search=(1e-5, 1e-2, "log"), help="generator Adam lr (official lrG)")
     lr_d: float = param(2e-4, range=(1e-7, 1.0), search=(1e-5, 1e-2, "log"),
@@ -113,11 +115,11 @@ class PresGAN(GenerativeModel):
     def __init__(self, config: PresGANConfig, spec: DataSpec):
         super().__init__(config, spec)
         c = config
-        dim = spec.shape[0]
-        self.generator = mlp(c.latent_dim, dim, c.g_hidden, c.g_depth, c.activation)
-        self.discriminator = mlp(dim, 1, c.d_hidden, c.d_depth, c.activation)
-        # sigma = softplus(sigma_raw), one value per data dimension (the official code: one per pixel)
-        self.sigma_raw = torch.nn.Parameter(torch.full((dim,), softplus_inverse(c.sigma_init)))
+        self.generator = nets.generator(spec, c.latent_dim, c.g_hidden, c.g_depth, c.activation, c.conv_width)
+        self.discriminator = nets.discriminator(spec, 1, c.d_hidden, c.d_depth, c.activation, c.conv_width)
+        # sigma = softplus(sigma_raw), one value per vector dimension or per pixel, shared over an image's
+        # channels (the official code)
+        self.sigma_raw = torch.nn.Parameter(torch.full(spec.pixel_shape, softplus_inverse(c.sigma_init)))
         # the adapted HMC step size, carried across iterations and checkpointed with the weights
         self.register_buffer("hmc_step_size", torch.tensor(c.hmc_step_size_num / c.latent_dim))
         betas = (c.beta1, c.beta2)

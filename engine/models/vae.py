@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from engine.config import ConfigError, Section, param
 from engine.data import DataSpec
 from engine.models.base import GenerativeModel
-from engine.nets import ACTIVATIONS, mlp
+from engine import nets
+from engine.nets import ACTIVATIONS, conv_width_param
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -48,6 +49,7 @@ class VAEConfig(Section):
     e_hidden: int = param(128, range=(1, 8192), help="encoder hidden width (mirrors the decoder)")
     e_depth: int = param(2, range=(0, 16), help="encoder hidden layers (mirrors the decoder; 0 = linear)")
     activation: str = param("relu", choices=tuple(ACTIVATIONS), search=tuple(ACTIVATIONS), help="hidden activation")
+    conv_width: int = conv_width_param()
     sigma_init: float = param(0.3133, range=(1e-4, 100.0),
                               help="initial observation sigma, every dimension: softplus(-1), PresGAN's "
                                    "logsigma_init (PresGAN's VAE baseline shares its decoder); 1.0 collapses "
@@ -82,12 +84,12 @@ class VAE(GenerativeModel):
     def __init__(self, config: VAEConfig, spec: DataSpec):
         super().__init__(config, spec)
         c = config
-        dim = spec.shape[0]
-        self.encoder = mlp(dim, 2 * c.latent_dim, c.e_hidden, c.e_depth, c.activation)  # -> [mu, log_var]
-        self.decoder = mlp(c.latent_dim, dim, c.g_hidden, c.g_depth, c.activation)
-        # sigma = sigma_min + softplus(raw), one per data dimension
+        self.encoder = nets.encoder(spec, 2 * c.latent_dim, c.e_hidden, c.e_depth, c.activation,
+                                    c.conv_width)  # -> [mu, log_var]
+        self.decoder = nets.generator(spec, c.latent_dim, c.g_hidden, c.g_depth, c.activation, c.conv_width)
+        # sigma = sigma_min + softplus(raw), one per vector dimension or per pixel (as PresGAN's)
         raw = _inverse_softplus(c.sigma_init - c.sigma_min)
-        self.sigma_raw = torch.nn.Parameter(torch.full((dim,), raw))
+        self.sigma_raw = torch.nn.Parameter(torch.full(spec.pixel_shape, raw))
         # one optimiser, one step on the joint ELBO; encoder and decoder in their own lr groups
         groups = [{"params": [*self.decoder.parameters(), self.sigma_raw], "lr": c.lr_g},
                   {"params": self.encoder.parameters(), "lr": c.lr_e}]

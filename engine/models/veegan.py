@@ -17,7 +17,8 @@ from engine.config import Section, param
 from engine.data import DataSpec
 from engine.losses import logistic_loss
 from engine.models.base import GenerativeModel
-from engine.nets import ACTIVATIONS, mlp
+from engine import nets
+from engine.nets import ACTIVATIONS, conv_width_param
 
 
 @dataclass
@@ -38,6 +39,7 @@ class VEEGANConfig(Section):
                          help="discriminator hidden layers (notebook: 1; its n_layer_disc=2 is unused)")
     activation: str = param("relu", choices=tuple(ACTIVATIONS), search=tuple(ACTIVATIONS),
                             help="hidden activation (notebook: relu)")
+    conv_width: int = conv_width_param()
     batch_size: int = param(500, range=(1, 65_536), help="minibatch size (notebook: 500)")
     lr_g: float = param(1e-3, range=(1e-7, 1.0), search=(1e-5, 1e-2, "log"),
                         help="Adam lr of generator and reconstructor, one optimiser as the notebook's "
@@ -64,11 +66,14 @@ class VEEGAN(GenerativeModel):
     def __init__(self, config: VEEGANConfig, spec: DataSpec):
         super().__init__(config, spec)
         c = config
-        dim = spec.shape[0]
-        self.generator = mlp(c.latent_dim + c.extra_noise_dim, dim, c.g_hidden, c.g_depth, c.activation)
-        self.reconstructor = mlp(dim, c.latent_dim, c.f_hidden, c.f_depth, c.activation)
-        # the joint discriminator reads the pair (z, x) concatenated (algorithms.md section 7, item 1)
-        self.discriminator = mlp(c.latent_dim + dim, 1, c.d_hidden, c.d_depth, c.activation)
+        width = c.conv_width
+        self.generator = nets.generator(spec, c.latent_dim + c.extra_noise_dim, c.g_hidden, c.g_depth, c.activation,
+                                        width)
+        self.reconstructor = nets.encoder(spec, c.latent_dim, c.f_hidden, c.f_depth, c.activation, width)
+        # the joint discriminator reads the pair (z, x) concatenated (algorithms.md section 7, item 1); an image
+        # goes through a conv trunk first, its features joined with z
+        self.discriminator = nets.joint_discriminator(spec, c.latent_dim, 1, c.d_hidden, c.d_depth, c.activation,
+                                                      width)
         betas = (c.beta1, c.beta2)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=c.lr_d, betas=betas)
         self._gf_params = [*self.generator.parameters(), *self.reconstructor.parameters()]
@@ -86,7 +91,7 @@ class VEEGAN(GenerativeModel):
 
     def discriminate(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """D_omega(z, x), the logit of 'this pair comes from the generator joint', (n, 1)."""
-        return self.discriminator(torch.cat([z, x], dim=1))
+        return self.discriminator(z, x)
 
     def losses(self, x: torch.Tensor, z: torch.Tensor, eps: torch.Tensor) -> dict[str, torch.Tensor]:
         """The three objectives of Algorithm 1 on one batch, as differentiable tensors.

@@ -73,7 +73,9 @@ def test_veegan_discriminator_pairs_and_labels():
     before = copy.deepcopy(model)
     x = batch(n=64)
     calls = []
-    model.discriminator.register_forward_hook(lambda mod, inp, out: calls.append((inp[0].detach(), out.detach())))
+    # the joint discriminator's inputs (z, x), joined as its MLP reads them
+    model.discriminator.register_forward_hook(
+        lambda mod, inp, out: calls.append((torch.cat(inp, dim=1).detach(), out.detach())))
     out = model.train_step(x)
     k = model.config.latent_dim
     (gen_in, gen_logit), (rec_in, rec_logit) = calls
