@@ -38,13 +38,20 @@ def hinge_d_loss(real: torch.Tensor, *fakes: torch.Tensor) -> torch.Tensor:
     return F.relu(1.0 - real).mean() + sum(F.relu(1.0 + fake).mean() for fake in fakes) / len(fakes)
 
 
-def reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor, kind: str = "l1") -> torch.Tensor:
-    """Per-example reconstruction error over the last dimension: mean |x - x_hat| ("l1", a Laplace
-    likelihood, alpha-GAN section 3) or mean (x - x_hat)^2 ("l2", a Gaussian one). Means over dimensions
-    rather than sums, so a weight means the same on 2-D and 1200-D data. x broadcasts against x_hat.
+def sum_over_example(values: torch.Tensor, batch_dims: int = 1) -> torch.Tensor:
+    """Sum over every dimension after the first `batch_dims`: one figure per example of a vector (n, D) or an
+    image (n, C, H, W) batch, or per (example, sample) with batch_dims=2."""
+    return values.flatten(batch_dims).sum(dim=-1)
+
+
+def reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor, kind: str = "l1", batch_dims: int = 1) -> torch.Tensor:
+    """Per-example reconstruction error summed over the data's dimensions: ||x - x_hat||_1 ("l1", a Laplace
+    likelihood, alpha-GAN eq. 10, as BMS writes it too) or ||x - x_hat||^2 ("l2", a Gaussian one). A sum, as
+    the papers write it, so their weights mean what they say. x broadcasts against x_hat, whose first
+    `batch_dims` dimensions index examples (BMS: 2, example and sample).
     """
     diff = x_hat - x
-    return (diff.abs() if kind == "l1" else diff.pow(2)).mean(dim=-1)
+    return sum_over_example(diff.abs() if kind == "l1" else diff.pow(2), batch_dims)
 
 
 def gan_updates(discriminator: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor,

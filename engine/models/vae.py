@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from engine.config import ConfigError, Section, param
 from engine.data import DataSpec
+from engine.losses import sum_over_example
 from engine.models.base import GenerativeModel
 from engine import nets
 from engine.nets import ACTIVATIONS, conv_width_param
@@ -29,9 +30,10 @@ def gaussian_kl_to_standard(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Te
     return 0.5 * (mu.pow(2) + log_var.exp() - 1.0 - log_var).sum(dim=-1)
 
 
-def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """-log N(x; mean, diag sigma^2) summed over the last axis, with its constant."""
-    return (0.5 * ((x - mean) / sigma).pow(2) + sigma.log() + 0.5 * LOG_2PI).sum(dim=-1)
+def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, sigma: torch.Tensor, batch_dims: int = 1) -> torch.Tensor:
+    """-log N(x; mean, diag sigma^2) summed over the data's dimensions (every one after the first batch_dims of
+    the broadcast), with its constant. sigma broadcasts: one value per dimension or per pixel."""
+    return sum_over_example(0.5 * ((x - mean) / sigma).pow(2) + sigma.log() + 0.5 * LOG_2PI, batch_dims)
 
 
 def _inverse_softplus(y: float) -> float:
@@ -119,7 +121,7 @@ class VAE(GenerativeModel):
         std = (0.5 * log_var).exp()
         eps = torch.randn(samples, *mu.shape, device=x.device)
         z = mu + std * eps                                       # (S, n, latent_dim)
-        nll = gaussian_nll(x, self.decoder(z), self.observation_sigma()).mean(dim=0)
+        nll = gaussian_nll(x, self.decoder(z), self.observation_sigma(), batch_dims=2).mean(dim=0)
         return nll, gaussian_kl_to_standard(mu, log_var)
 
     def elbo(self, x: torch.Tensor, samples: int = 1) -> torch.Tensor:

@@ -31,7 +31,7 @@ def transparent(model: BMSVAEGAN) -> BMSVAEGAN:
     return model
 
 
-# three examples, T = 3: per-sample L1 errors mean|eps_i| and critic scores x[0] + eps_i[0] are known
+# three examples, T = 3: per-sample L1 errors sum|eps_i| (shown halved: the mean) and critic scores x[0] + eps_i[0] are known
 X = torch.tensor([[0.0, 0.0], [1.0, -1.0], [2.0, 0.5]])
 EPS = torch.tensor([
     [[0.5, 0.5], [0.1, -0.1], [-0.9, 0.9]],    # errors 0.5, 0.1, 0.9  -> best 0.1;  scores 0.5, 0.1, -0.9
@@ -43,9 +43,9 @@ Z = torch.tensor([[0.25, 0.0], [-0.5, 0.0], [1.0, 0.0]])
 
 def test_reconstruction_term_is_the_minimum_over_the_samples():
     losses = transparent(build(num_samples=3, recon_loss="l1")).losses(X, EPS, Z)
-    assert losses["loss_recon"].item() == pytest.approx((0.1 + 0.2 + 0.05) / 3)
+    assert losses["loss_recon"].item() == pytest.approx(2 * (0.1 + 0.2 + 0.05) / 3)  # sums over 2 dimensions
     # the average over samples (the alpha-GAN / VAE term) is a different number here
-    assert losses["loss_recon"].item() != pytest.approx(EPS.abs().mean().item())
+    assert losses["loss_recon"].item() != pytest.approx(2 * EPS.abs().mean().item())
 
 
 def test_reconstruction_gradient_reaches_only_the_best_sample():
@@ -93,7 +93,7 @@ def test_one_sample_reduces_to_the_single_sample_objective():
     losses = model.losses(x, eps, z)
     mean, log_var = model.encoder(x).chunk(2, dim=1)
     z_hat = mean + (0.5 * log_var).exp() * eps[:, 0]
-    recon = (model.generator(z_hat) - x).pow(2).mean(dim=1).mean()
+    recon = (model.generator(z_hat) - x).pow(2).sum(dim=1).mean()  # a sum over dimensions, as the paper
     adv = -(model.discriminator(model.generator(z_hat)).mean() + model.discriminator(model.generator(z)).mean())
     code = -model.code_discriminator(z_hat).mean()
     assert losses["loss_recon"].item() == pytest.approx(recon.item(), rel=1e-5)

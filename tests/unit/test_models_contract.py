@@ -12,12 +12,14 @@ from engine.data import DataSpec
 from engine.registry import MODELS, preset_sections
 
 SPECS = {"2d": DataSpec(name="t2", kind="vector", shape=(2,), low=-1.0, high=1.0),
-         "1200d": DataSpec(name="t1200", kind="vector", shape=(1200,), low=-30.0, high=30.0)}
+         "1200d": DataSpec(name="t1200", kind="vector", shape=(1200,), low=-30.0, high=30.0),
+         "img28": DataSpec(name="i28", kind="image", shape=(1, 28, 28), low=-1.0, high=1.0),
+         "img32": DataSpec(name="i32", kind="image", shape=(3, 32, 32), low=-1.0, high=1.0)}
 
 
 def small_config(name: str):
-    """The method's defaults with a small batch so the contract runs fast."""
-    return dataclasses.replace(MODELS[name].Config(), batch_size=16)
+    """The method's defaults with a small batch and narrow image nets so the contract runs fast."""
+    return dataclasses.replace(MODELS[name].Config(), batch_size=16, conv_width=4)
 
 
 def build(name: str, spec: DataSpec, seed: int = 0):
@@ -40,7 +42,10 @@ def test_train_step_returns_finite_floats_under_stable_keys(name, spec):
     assert keys and all(set(r) == keys for r in records)
     assert all(isinstance(v, float) and torch.isfinite(torch.tensor(v)) for r in records for v in r.values())
     assert any(k.startswith("loss_") for k in keys)
-    assert model.sample(7).shape == (7, *SPECS[spec].shape)
+    samples = model.sample(7)
+    assert samples.shape == (7, *SPECS[spec].shape)
+    if SPECS[spec].kind == "image":  # DCGAN's tanh output: the pixels' [-1, 1]
+        assert samples.abs().max() <= 1.0
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
