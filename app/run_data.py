@@ -20,7 +20,7 @@ from engine.data.synthetic import Mixture
 from engine.metrics.modes import mode_histogram
 from engine.metrics.registry import EVAL_PREFIX, MODE_METRICS, NOISY, describe
 from engine.paths import runs_dir, var_dir
-from engine.registry import load_dataset
+from engine.registry import describe_data
 from engine.trainer import RunFiles
 
 ACTIVE_STATES = ("queued", "running", "stopping")
@@ -113,10 +113,10 @@ def run_config(run_dir: str | Path) -> dict[str, Any]:
 def mixture(data_name: str) -> Mixture | None:
     """The data set's true mixture, or None when its modes are unknown (a user's vectors, a missing file)."""
     try:
-        dataset = load_dataset(data_name, 100, 0)  # the mixture does not depend on how many points are drawn
+        spec = describe_data(data_name)  # a definition: no points are drawn
     except (ConfigError, OSError):
         return None
-    return dataset.spec.mixture
+    return spec.mixture
 
 
 def true_means(data_name: str) -> np.ndarray | None:

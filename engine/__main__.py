@@ -85,9 +85,11 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from engine.evaluation import evaluate_model
+    from engine.registry import load_dataset
     from engine.trainer import load_run
 
-    cfg, dataset, model, step = load_run(Path(args.run))
+    cfg, _, model, step = load_run(Path(args.run))
+    dataset = load_dataset(cfg.data, "train")
     _, metrics = evaluate_model(model, dataset, args.n, seed=args.seed)
     result = {"run": str(args.run), "step": step, "n": args.n, **metrics}
     if args.json:
@@ -107,8 +109,8 @@ def cmd_sample(args) -> int:
     from engine.evaluation import draw_samples
     from engine.trainer import load_run
 
-    _, dataset, model, _ = load_run(Path(args.run))
-    x = draw_samples(model, args.n, seed=args.seed).reshape(args.n, *dataset.spec.shape)
+    _, spec, model, _ = load_run(Path(args.run))
+    x = draw_samples(model, args.n, seed=args.seed).reshape(args.n, *spec.shape)
     out = Path(args.out)
     if out.suffix != ".npy":
         raise ConfigError(f"--out {out} must end in .npy")

@@ -139,7 +139,7 @@ def speed_table(models: list[str], iterations: int = 200, repeats: int = 3, thre
     after 20 warm-up steps, the method and its GAN timed alternately in one process.
     """
     torch.set_num_threads(threads)
-    data = load_dataset(dataset, 60_000, 0)
+    data = load_dataset(dataset)  # the default 60,000 training points, data seed 0
     rows = [(name, name, {}) for name in models]
     rows += [variant for variant in SPEED_VARIANTS if variant[1] in models]
     lines = []

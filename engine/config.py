@@ -134,6 +134,8 @@ class DataConfig(Section):
     n_train: int = param(60_000, range=(100, 10_000_000),
                          help="training points drawn from a synthetic mixture (PresGAN's Ntrain = 60,000)")
     seed: int = param(0, range=(0, 2**31 - 1), help="seed of the synthetic training set (fixed across runs)")
+    n_test: int = param(10_000, range=(1, 10_000_000),
+                        help="test points drawn from a synthetic mixture, with another seed than the training set")
 
 
 @dataclass

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from engine.config import RunConfig, apply_overrides, build_run_config
-from engine.data.synthetic import MIXTURES, mixture_loader
-from engine.data.vectors import load_vectors
+from engine.config import ConfigError, DataConfig, RunConfig, apply_overrides, build_run_config
+from engine.data import Dataset, DataSource, DataSpec
+from engine.data.synthetic import MIXTURES, MixtureSource
+from engine.data.vectors import VectorFileSource
 from engine.models.alpha_gan import AlphaGAN
 from engine.models.bms_vae_gan import BMSVAEGAN
 from engine.models.gan import GAN
@@ -25,26 +26,40 @@ MODELS = {
     "vae": VAE,
 }
 
-# name -> loader(n_train, seed) -> Dataset
-DATASETS = {name: mixture_loader(name) for name in MIXTURES}
+# data set name -> its source (engine.data.DataSource: describe without loading, load a split)
+DATASETS: dict[str, DataSource] = {name: MixtureSource(name) for name in MIXTURES}
 
-# "scheme:ARG" data names -> loader(arg, n_train, seed) -> Dataset
-DATA_SCHEMES = {
-    "vectors": load_vectors,
+# "scheme:ARG" data names -> the source that reads ARG
+DATA_SCHEMES: dict[str, DataSource] = {
+    "vectors": VectorFileSource(),
 }
 
 
-def load_dataset(name: str, n_train: int, seed: int):
-    """Resolve a data name ("ring8" or "vectors:PATH") to a Dataset; unknown names are ConfigErrors."""
-    from engine.config import ConfigError
-
+def data_source(name: str) -> DataSource:
+    """The source of a data name ("ring8" or "vectors:PATH"); unknown names are ConfigErrors."""
     if name in DATASETS:
-        return DATASETS[name](n_train, seed)
-    scheme, sep, arg = name.partition(":")
+        return DATASETS[name]
+    scheme, sep, _ = name.partition(":")
     if sep and scheme in DATA_SCHEMES:
-        return DATA_SCHEMES[scheme](arg, n_train, seed)
+        return DATA_SCHEMES[scheme]
     known = ", ".join([*DATASETS, *(f"{s}:PATH" for s in DATA_SCHEMES)])
     raise ConfigError(f"data.name={name!r} is not a known dataset ({known})")
+
+
+def _data_config(data: DataConfig | str) -> DataConfig:
+    return DataConfig(name=data) if isinstance(data, str) else data
+
+
+def describe_data(data: DataConfig | str) -> DataSpec:
+    """What a data set is (kind, shape, value range, classes, metrics, modes) without building its splits."""
+    cfg = _data_config(data)
+    return data_source(cfg.name).describe(cfg)
+
+
+def load_dataset(data: DataConfig | str, split: str = "train") -> Dataset:
+    """One split of the data set a DataConfig (or a bare name, with the default sizes) names."""
+    cfg = _data_config(data)
+    return data_source(cfg.name).load(cfg, split)
 
 
 def preset_sections(method: str, dataset: str) -> dict[str, dict]:

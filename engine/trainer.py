@@ -23,7 +23,8 @@ from engine.callbacks import Callback, PruneRun, TrainResult
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.config import RunConfig, build_run_config, write_atomic
 from engine.evaluation import evaluate_model
-from engine.registry import MODELS, load_dataset
+from engine.data import DataSpec
+from engine.registry import MODELS, describe_data, load_dataset
 
 EXIT_OK, EXIT_DIVERGED, EXIT_PRUNED, EXIT_INTERRUPTED = 0, 3, 4, 130
 NAN_FAULT_ENV = "MODESCOPE_FAULT_NAN_AT_STEP"  # test hook: poison the weights at this step
@@ -36,6 +37,7 @@ class RunFiles:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.config = self.root / "config.json"
+        self.spec = self.root / "spec.json"
         self.status = self.root / "status.json"
         self.metrics = self.root / "metrics.jsonl"
         self.checkpoint = self.root / "checkpoint.pt"
@@ -56,6 +58,19 @@ class RunFiles:
         from engine.config import read_config_file
 
         return build_run_config(MODELS, read_config_file(self.config))
+
+    def write_spec(self, spec: DataSpec) -> None:
+        write_atomic(self.spec, json.dumps(spec.to_dict(), indent=2))
+
+    def read_spec(self, cfg: RunConfig) -> DataSpec:
+        """The data spec the run was built for: from spec.json (a run written before it existed: described
+        again from its config); a mixture's modes come from its definition, never from its training set."""
+        try:
+            raw = json.loads(self.spec.read_text())
+        except (OSError, ValueError):
+            return describe_data(cfg.data)
+        mixture = describe_data(cfg.data).mixture if raw.get("has_mixture") else None
+        return DataSpec.from_dict(raw, mixture)
 
 
 def pick_device(name: str) -> torch.device:
@@ -80,9 +95,9 @@ def set_threads(requested: int) -> int:
     return threads
 
 
-def build_model(cfg: RunConfig, dataset, device: torch.device):
+def build_model(cfg: RunConfig, spec: DataSpec, device: torch.device):
     torch.manual_seed(cfg.train.seed)
-    return MODELS[cfg.model_name](cfg.model, dataset.spec).to(device)
+    return MODELS[cfg.model_name](cfg.model, spec).to(device)
 
 
 class _StopRequest:
@@ -112,8 +127,8 @@ class Trainer:
         # job was starting) stops the run at its first step; a stopped run removes its own STOP file
         self.threads = set_threads(cfg.train.threads)
         self.device = pick_device(cfg.train.device)
-        self.dataset = load_dataset(cfg.data.name, cfg.data.n_train, cfg.data.seed)
-        self.model = build_model(cfg, self.dataset, self.device)
+        self.dataset = load_dataset(cfg.data, "train")
+        self.model = build_model(cfg, self.dataset.spec, self.device)
         self.base_lrs = {k: [g["lr"] for g in o.param_groups] for k, o in self.model.optimizers().items()}
         self.batches = torch.Generator().manual_seed(cfg.train.seed + 1)
         self.step, self.elapsed, self.resumed_run_id = 0, 0.0, None
@@ -124,6 +139,7 @@ class Trainer:
             _truncate_metrics(self.files.metrics, self.step)
         else:
             cfg.save(self.files.config)
+            self.files.write_spec(self.dataset.spec)
             self.files.metrics.unlink(missing_ok=True)
         self.status = {"state": "running", "total": cfg.train.steps, "device": str(self.device),
                        "threads": self.threads, "pid": os.getpid(), "mlflow_run_id": self.resumed_run_id,
@@ -306,13 +322,14 @@ def _write_line(handle, record: dict) -> None:
     handle.flush()
 
 
-def load_run(run_dir: Path, device: str = "cpu"):
-    """(config, dataset, model) of a trained run, weights from its checkpoint."""
+def load_run(run_dir: Path, device: str = "cpu") -> tuple[RunConfig, DataSpec, torch.nn.Module, int]:
+    """(config, data spec, model, step) of a trained run, weights from its checkpoint; its data is not loaded
+    (load_dataset(cfg.data, split) where the examples are needed)."""
     files = RunFiles(run_dir)
     cfg = files.read_config()
     ckpt = load_checkpoint(files.checkpoint)
-    dataset = load_dataset(cfg.data.name, cfg.data.n_train, cfg.data.seed)
-    model = build_model(cfg, dataset, pick_device(device))
+    spec = files.read_spec(cfg)
+    model = build_model(cfg, spec, pick_device(device))
     model.load_state_dict(ckpt["model"])
     model.load_extra_state(ckpt.get("extra", {}))
-    return cfg, dataset, model, int(ckpt["step"])
+    return cfg, spec, model, int(ckpt["step"])

@@ -19,7 +19,7 @@ EXIT_BAD_INPUT = 2
 
 def build_spec(args):
     from engine.metrics.registry import MODE_METRICS
-    from engine.registry import MODELS, load_dataset, resolve_config
+    from engine.registry import MODELS, describe_data, resolve_config
     from studies.objective import StudySpec, check_objectives
     from studies.presets import preset_space
     from studies.spaces import check, read_study_file
@@ -34,10 +34,10 @@ def build_spec(args):
         raise ConfigError("give exactly one of --preset NAME or --config FILE")
     space = preset_space(args.preset, methods) if args.preset else read_study_file(Path(args.config), methods[0])
     check(methods[0], space)
-    dataset = load_dataset(args.data, 1_000, 0)  # a bad data name or file is an error now, not in every trial
+    spec = describe_data(args.data)  # a bad data name or file is an error now, not in every trial
     objectives = [o.strip() for o in args.objective.split(",") if o.strip()] if args.objective else (
-        list(MODE_METRICS[:2]) if dataset.spec.mixture is not None else ["mean_error"])
-    check_objectives(objectives, dataset.spec.mixture is not None, args.data)
+        list(MODE_METRICS[:2]) if spec.mixture is not None else ["mean_error"])
+    check_objectives(objectives, spec.mixture is not None, args.data)
     threads = max(1, (os.cpu_count() or 2) // max(1, args.workers))  # K workers on K cores
     sets = [f"train.threads={threads}", f"train.eval_every={max(1, args.steps // args.evals)}", *(args.set or [])]
     for method in space.methods(methods[0]):  # every trial's fixed settings must make a valid config

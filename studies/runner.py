@@ -129,7 +129,7 @@ def run_worker(name: str, storage_url: str | None = None, n_trials: int | None =
     study = optuna.load_study(study_name=name, storage=storage, sampler=make_sampler(spec, seed),
                               pruner=make_pruner(spec))
     data = resolve_config(spec.methods[0], spec.data, [f"train.steps={spec.steps}", *spec.sets]).data
-    dataset = load_dataset(data.name, data.n_train, data.seed)  # the trials' own data, for its scale and modes
+    dataset = load_dataset(data)  # the trials' own data, for its scale and modes
     scale, _ = data_scale(dataset)
     mixture = dataset.spec.mixture
     stop_flag = workdir / "STOP" if workdir else None

@@ -10,7 +10,7 @@ import streamlit as st
 from app import forms, job_panel, run_data
 from engine import jobs
 from engine.config import ConfigError, DataConfig, TrainConfig, build_run_config
-from engine.registry import DATA_SCHEMES, DATASETS, MODELS, load_dataset, preset_train_fields, resolve_config
+from engine.registry import DATA_SCHEMES, DATASETS, MODELS, describe_data, preset_train_fields, resolve_config
 from engine.trainer import pick_device
 
 MAIN_TRAIN_FIELDS = ["steps", "seed", "device", "eval_every"]
@@ -25,7 +25,7 @@ def launch(raw: dict) -> None:
             raise ConfigError(f"data.name={cfg.data.name!r} needs a file path after the colon")
         # say what is wrong now rather than from inside the job: a user's file, a missing GPU
         if cfg.data.name not in DATASETS:
-            load_dataset(cfg.data.name, cfg.data.n_train, cfg.data.seed)
+            describe_data(cfg.data)
         pick_device(cfg.train.device)
         job_id = jobs.launch(cfg)
     except (ConfigError, OSError) as exc:

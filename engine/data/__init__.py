@@ -1,24 +1,32 @@
-"""Data sets: what a model is built for (DataSpec) and the training tensor."""
+"""Data sets: what a model is built for (DataSpec), the tensors of a split (Dataset), and the source protocol
+every data family implements (describe without loading, load a split)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import torch
 
 from engine.data.synthetic import Mixture
 
+SPLITS = ("train", "test")
+
 
 @dataclass
 class DataSpec:
-    """What a model needs to know about its data: kind, shape, value range, true modes if any."""
+    """What a model and its evaluation need to know about the data: kind, shape, value range, classes, which
+    metrics apply, the true modes if known. Describing a data set builds this without loading it."""
 
     name: str
     kind: str                     # "vector" or "image"
     shape: tuple[int, ...]        # per-example shape, e.g. (2,), (1200,) or (1, 28, 28) (C x H x W)
-    low: float                    # smallest value in the training set (for plot limits, output scaling)
+    low: float                    # value range (images: -1, 1), for plot limits and output scaling
     high: float
     mixture: Mixture | None = field(default=None, repr=False)  # known modes, if synthetic
+    metrics: str = "vectors"      # the evaluation hook (engine.evaluation.EVALUATORS) this data set asks for
+    classes: int | None = None    # labelled data: the number of classes (modes) its labels index
 
     @property
     def pixel_shape(self) -> tuple[int, ...]:
@@ -26,17 +34,49 @@ class DataSpec:
         official sigma), one per dimension for vectors."""
         return (1, *self.shape[1:]) if self.kind == "image" else tuple(self.shape)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able, without the mixture (describe the data set again to get it back: it is its definition,
+        not its points)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "mixture"}
+        return {**out, "shape": list(self.shape), "has_mixture": self.mixture is not None}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], mixture: Mixture | None = None) -> DataSpec:
+        names = {f.name for f in dataclasses.fields(cls)} - {"mixture"}
+        values = {k: v for k, v in raw.items() if k in names}
+        return cls(**{**values, "shape": tuple(values["shape"])}, mixture=mixture)
+
 
 @dataclass
 class Dataset:
     spec: DataSpec
     x: torch.Tensor               # (N, *shape) float32, on the CPU
+    labels: torch.Tensor | None = None  # (N,) class or component of each example, where known
+    split: str = "train"
 
 
-def vector_dataset(name: str, x: torch.Tensor, mixture: Mixture | None = None) -> Dataset:
+class DataSource(Protocol):
+    """A data family (the mixtures, a user's vectors, an image set): one registry entry."""
+
+    def describe(self, cfg) -> DataSpec:
+        """The spec of cfg's data set (an engine.config.DataConfig), loading no examples."""
+
+    def load(self, cfg, split: str) -> Dataset:
+        """The examples of one split ("train" or "test"); ConfigError where the split does not exist."""
+
+
+def check_split(split: str) -> None:
+    from engine.config import ConfigError
+
+    if split not in SPLITS:
+        raise ConfigError(f"split={split!r} must be one of {', '.join(SPLITS)}")
+
+
+def vector_dataset(name: str, x: torch.Tensor, mixture: Mixture | None = None, labels: torch.Tensor | None = None,
+                   split: str = "train") -> Dataset:
     spec = DataSpec(name=name, kind="vector", shape=tuple(x.shape[1:]), low=float(x.min()),
-                    high=float(x.max()), mixture=mixture)
-    return Dataset(spec=spec, x=x)
+                    high=float(x.max()), mixture=mixture, metrics="mixture" if mixture is not None else "vectors")
+    return Dataset(spec=spec, x=x, labels=labels, split=split)
 
 
 SCALE_CLUSTERS = 100  # k-means centres of the scale estimate for data without known modes

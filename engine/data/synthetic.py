@@ -99,12 +99,30 @@ MIXTURES = {
 }
 
 
-def mixture_loader(name: str):
-    """A DATASETS entry: (n_train, seed) -> Dataset drawn from the named mixture."""
-    def load(n_train: int, seed: int):
-        from engine.data import vector_dataset
+TEST_SEED_OFFSET = 1_000_003  # the test split is drawn with data.seed + this: never a training set's seed
+RANGE_STDS = 5.0              # the spec's value range: the means' extent plus this many stds
 
-        mixture = MIXTURES[name]()
-        x, _ = mixture.sample(n_train, seed)
-        return vector_dataset(name, torch.from_numpy(x), mixture)
-    return load
+
+class MixtureSource:
+    """A DATASETS entry: the named mixture; its splits are independent draws (n_train, n_test points)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def describe(self, cfg):
+        from engine.data import DataSpec
+
+        mixture = MIXTURES[self.name]()
+        margin = RANGE_STDS * mixture.std
+        return DataSpec(name=self.name, kind="vector", shape=(mixture.means.shape[1],),
+                        low=float(mixture.means.min() - margin), high=float(mixture.means.max() + margin),
+                        mixture=mixture, metrics="mixture", classes=mixture.n_modes)
+
+    def load(self, cfg, split: str):
+        from engine.data import Dataset, check_split
+
+        check_split(split)
+        spec = self.describe(cfg)
+        n, seed = (cfg.n_train, cfg.seed) if split == "train" else (cfg.n_test, cfg.seed + TEST_SEED_OFFSET)
+        x, labels = spec.mixture.sample(n, seed)
+        return Dataset(spec=spec, x=torch.from_numpy(x), labels=torch.from_numpy(labels), split=split)

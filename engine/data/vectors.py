@@ -8,11 +8,11 @@ import numpy as np
 import torch
 
 from engine.config import ConfigError
-from engine.data import Dataset, vector_dataset
+from engine.data import Dataset, DataSpec, check_split, vector_dataset
 
 
-def load_vectors(path: str, n_train: int, seed: int) -> Dataset:
-    """Load every row of the file (n_train and seed do not apply: the data is the file)."""
+def read_vectors(path: str) -> np.ndarray:
+    """Every row of the file as float32, checked: an N x D array of finite numbers."""
     file = Path(path).expanduser()
     if not file.is_file():
         raise ConfigError(f"data file {file} does not exist")
@@ -31,4 +31,26 @@ def load_vectors(path: str, n_train: int, seed: int) -> Dataset:
         raise ConfigError(f"data file {file} must hold an N x D array of floats, got shape {array.shape}")
     if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
         raise ConfigError(f"data file {file} must hold finite numbers only")
-    return vector_dataset(f"vectors:{file}", torch.from_numpy(array.astype(np.float32)))
+    return array.astype(np.float32)
+
+
+class VectorFileSource:
+    """A DATA_SCHEMES entry: `vectors:PATH`. The file is the training set (n_train and the data seed do not
+    apply); it has no test split."""
+
+    def load(self, cfg, split: str) -> Dataset:
+        check_split(split)
+        if split != "train":
+            raise ConfigError(f"data.name={cfg.name}: a user's vectors file has only a training split")
+        return vector_dataset(_name(cfg), torch.from_numpy(read_vectors(_path(cfg))))
+
+    def describe(self, cfg) -> DataSpec:
+        return self.load(cfg, "train").spec  # the value range is the file's own: it must be read
+
+
+def _path(cfg) -> str:
+    return cfg.name.partition(":")[2]
+
+
+def _name(cfg) -> str:
+    return f"vectors:{Path(_path(cfg)).expanduser()}"

@@ -81,10 +81,10 @@ def test_the_data_scale_is_the_mixture_std_or_an_estimate_within_a_factor_two_of
     from engine.data.synthetic import MIXTURES
     from engine.registry import load_dataset
 
-    assert data_scale(load_dataset("ring8", 1000, 0)) == (0.01, "the mixture's component std")
+    assert data_scale(load_dataset("ring8")) == (0.01, "the mixture's component std")
     for name in ("ring8", "grid25", "ring10"):
         x, _ = MIXTURES[name]().sample(20_000, seed=0)
         np.save(tmp_path / f"{name}.npy", x)
-        estimate, how = data_scale(load_dataset(f"vectors:{tmp_path / f'{name}.npy'}", 0, 0))
+        estimate, how = data_scale(load_dataset(f"vectors:{tmp_path / f'{name}.npy'}"))
         std = MIXTURES[name]().std
         assert std / 2 < estimate < 2 * std and "estimated" in how, (name, estimate)

@@ -6,7 +6,7 @@ import pytest
 
 from engine.checkpoint import load_checkpoint
 from engine.config import ConfigError, build_run_config
-from engine.registry import MODELS, load_dataset
+from engine.registry import MODELS, describe_data
 from engine.trainer import lr_decay_factor, train
 
 
@@ -31,7 +31,7 @@ def test_every_optimiser_ends_at_the_decayed_rate_and_a_resume_keeps_the_schedul
            "model": {"batch_size": 16},
            "train": {"steps": 20, "lr_decay_start": 0.5, "threads": 1, "eval_every": 20, "eval_samples": 50}}
     cfg = build_run_config(MODELS, raw)
-    base = {k: [g["lr"] for g in o.param_groups] for k, o in MODELS[method](cfg.model, load_dataset("ring8", 500, 0).spec).optimizers().items()}
+    base = {k: [g["lr"] for g in o.param_groups] for k, o in MODELS[method](cfg.model, describe_data("ring8")).optimizers().items()}
     assert train(cfg, home / "run", use_mlflow=False).code == 0
     saved = load_checkpoint(home / "run" / "checkpoint.pt")["optimizers"]
     for name, rates in base.items():  # the last step (index 19) ran at 1/10 of the rate

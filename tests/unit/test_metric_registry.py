@@ -7,13 +7,14 @@ import math
 import pytest
 
 from engine.metrics.registry import METRICS, describe, label, objectives
+from engine.config import DataConfig
 from engine.registry import load_dataset
 from engine.evaluation import sample_metrics
 
 
 @pytest.mark.parametrize("data", ["ring8", "hd1200"])
 def test_every_figure_an_evaluation_reports_is_registered(data):
-    dataset = load_dataset(data, 500, 0)
+    dataset = load_dataset(DataConfig(name=data, n_train=500))
     x = dataset.x[:200].numpy().reshape(200, -1)
     for name in sample_metrics(x, dataset):
         assert describe(name).name == name

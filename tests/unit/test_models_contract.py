@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from engine.config import ConfigError, build_run_config
+from engine.config import ConfigError, DataConfig, build_run_config
 from engine.data import DataSpec
 from engine.registry import MODELS, preset_sections
 
@@ -99,7 +99,7 @@ def test_every_preset_is_a_valid_config_that_trains_on_its_data_set(name, datase
     cfg = build_run_config(MODELS, {"model_name": name, "data": {"name": dataset}, **sections})
     for section, values in sections.items():
         assert all(getattr(getattr(cfg, section), key) == value for key, value in values.items())
-    data = load_dataset(dataset, 256, 0)
+    data = load_dataset(DataConfig(name=dataset, n_train=256))
     torch.manual_seed(0)
     model = MODELS[name](dataclasses.replace(cfg.model, batch_size=min(cfg.model.batch_size, 32)), data.spec)
     record = model.train_step(data.x[:model.config.batch_size])
