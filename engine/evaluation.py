@@ -66,8 +66,14 @@ def mixture_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
             **prdc_metrics(reference, x, seed=len(x))}
 
 
+def image_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
+    """Images, until the evaluation classifier's feature space exists: the moment errors in pixel space."""
+    return moment_metrics(x, data.x.reshape(len(data.x), -1).numpy())
+
+
 # the hook a data set names in its spec (DataSpec.metrics) -> its metrics of flat samples against its data
-EVALUATORS = {"vectors": vector_metrics, "mixture": mixture_metrics}
+EVALUATORS = {"vectors": vector_metrics, "mixture": mixture_metrics, "digits": image_metrics,
+              "stacked_digits": image_metrics, "images": image_metrics}
 
 
 def sample_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from engine.config import ConfigError, DataConfig, RunConfig, apply_overrides, build_run_config
 from engine.data import Dataset, DataSource, DataSpec
+from engine.data.images import Cifar10Source, DigitSource, FolderSource, ImbalancedSource, StackedSource
 from engine.data.synthetic import MIXTURES, MixtureSource
 from engine.data.vectors import VectorFileSource
 from engine.models.alpha_gan import AlphaGAN
@@ -27,12 +28,25 @@ MODELS = {
 }
 
 # data set name -> its source (engine.data.DataSource: describe without loading, load a split)
-DATASETS: dict[str, DataSource] = {name: MixtureSource(name) for name in MIXTURES}
+DATASETS: dict[str, DataSource] = {
+    **{name: MixtureSource(name) for name in MIXTURES},
+    "mnist": DigitSource("mnist"),
+    "mnist5k": DigitSource("mnist5k"),
+    "stacked_mnist": StackedSource(),
+    "imbalanced_mnist": ImbalancedSource(),
+    "cifar10": Cifar10Source(),
+}
 
 # "scheme:ARG" data names -> the source that reads ARG
 DATA_SCHEMES: dict[str, DataSource] = {
     "vectors": VectorFileSource(),
+    "images": FolderSource(),
 }
+
+
+def data_names() -> list[str]:
+    """Every data name a user can give: the registered sets, then one "scheme:ARGUMENT" per scheme."""
+    return [*DATASETS, *(f"{scheme}:{source.argument}" for scheme, source in DATA_SCHEMES.items())]
 
 
 def data_source(name: str) -> DataSource:
@@ -42,7 +56,7 @@ def data_source(name: str) -> DataSource:
     scheme, sep, _ = name.partition(":")
     if sep and scheme in DATA_SCHEMES:
         return DATA_SCHEMES[scheme]
-    known = ", ".join([*DATASETS, *(f"{s}:PATH" for s in DATA_SCHEMES)])
+    known = ", ".join(data_names())
     raise ConfigError(f"data.name={name!r} is not a known dataset ({known})")
 
 

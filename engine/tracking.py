@@ -165,10 +165,16 @@ class MLflowCallback(Callback):
 
     def on_eval(self, trainer, step: int, metrics: dict[str, float], samples) -> None:
         self.tracker.log_metrics({f"eval/{k}": v for k, v in metrics.items()}, step)
-        if samples.shape[1] == 2:
+        spec = trainer.dataset.spec
+        if spec.kind == "image":
+            from engine.plots import image_grid
+            from engine.trainer import GRID_IMAGES
+
+            grid = image_grid(samples[:GRID_IMAGES].reshape(-1, *spec.shape))
+            self.tracker.log_image(grid, key="samples", step=step)
+        elif samples.shape[1] == 2:
             from engine.plots import scatter_png
 
-            spec = trainer.dataset.spec
             means = spec.mixture.means if spec.mixture is not None else None
             self.tracker.log_image(scatter_png(samples, means, f"{trainer.cfg.model_name} on {spec.name}, step {step}"),
                                    key="samples", step=step)

@@ -21,7 +21,7 @@ import torch
 
 from engine.callbacks import Callback, PruneRun, TrainResult
 from engine.checkpoint import load_checkpoint, save_checkpoint
-from engine.config import RunConfig, build_run_config, write_atomic
+from engine.config import RunConfig, build_run_config, write_atomic, write_atomic_bytes
 from engine.evaluation import evaluate_model
 from engine.data import DataSpec
 from engine.registry import MODELS, describe_data, load_dataset
@@ -29,6 +29,8 @@ from engine.registry import MODELS, describe_data, load_dataset
 EXIT_OK, EXIT_DIVERGED, EXIT_PRUNED, EXIT_INTERRUPTED = 0, 3, 4, 130
 NAN_FAULT_ENV = "MODESCOPE_FAULT_NAN_AT_STEP"  # test hook: poison the weights at this step
 LOW_DIM_SAMPLES = 16  # keep per-evaluation sample files only for data of at most this dimension
+GRID_IMAGES = 64       # images in each evaluation's PNG grid (8 x 8)
+KEPT_IMAGES = 256      # images of the newest evaluation kept as an array
 
 
 class RunFiles:
@@ -267,10 +269,22 @@ def _evaluate(model, dataset, cfg, files, step, metrics_log) -> tuple[np.ndarray
     _write_line(metrics_log, {"kind": "eval", "step": step, **metrics})
     write_atomic(files.eval, json.dumps({"step": step, "n": len(x), **_jsonable(metrics)}, indent=2))
     files.samples.mkdir(exist_ok=True)
-    if x.shape[1] <= LOW_DIM_SAMPLES:
-        _save_array(files.samples / f"step_{step:08d}.npy", x)
-    _save_array(files.samples / "latest.npy", x[:2500])
+    if dataset.spec.kind == "image":
+        save_image_samples(files.samples, step, x.reshape(len(x), *dataset.spec.shape))
+    else:
+        if x.shape[1] <= LOW_DIM_SAMPLES:
+            _save_array(files.samples / f"step_{step:08d}.npy", x)
+        _save_array(files.samples / "latest.npy", x[:2500])
     return x, metrics
+
+
+def save_image_samples(folder: Path, step: int, images: np.ndarray) -> None:
+    """Images stay small on disk: a PNG grid of the first GRID_IMAGES per evaluation, and the newest
+    evaluation's first KEPT_IMAGES as uint8 pixels (latest_images.npy, N x C x H x W), never every sample."""
+    from engine.plots import image_grid, png_bytes, to_uint8
+
+    write_atomic_bytes(folder / f"step_{step:08d}.png", png_bytes(image_grid(images[:GRID_IMAGES])))
+    _save_array(folder / "latest_images.npy", to_uint8(images[:KEPT_IMAGES]))
 
 
 def _save_array(path: Path, array: np.ndarray) -> None:

@@ -38,6 +38,8 @@ class VectorFileSource:
     """A DATA_SCHEMES entry: `vectors:PATH`. The file is the training set (n_train and the data seed do not
     apply); it has no test split."""
 
+    argument = "PATH"
+
     def load(self, cfg, split: str) -> Dataset:
         check_split(split)
         if split != "train":
