@@ -79,16 +79,17 @@ def config_fields(cls: type, prefix: str, *, only: Iterable[str] | None = None, 
     return values
 
 
-def dataset_picker(registered: Iterable[str], schemes: Iterable[str]) -> str:
-    """A dataset selectbox (registered sets, then one "scheme:PATH" entry per scheme) with a path box.
+def dataset_picker(registered: Iterable[str], schemes: dict) -> str:
+    """A dataset selectbox (registered sets, then one "scheme:ARGUMENT" entry per scheme) with a path box.
 
-    Returns the data name the engine understands: "ring8" or "vectors:/some/file.npy".
+    Returns the data name the engine understands: "ring8", "vectors:/some/file.npy" or "images:/some/folder".
     """
-    file_options = {f"{scheme}:PATH (your own file)": scheme for scheme in schemes}
+    file_options = {f"{scheme}:{source.argument} ({source.label})": scheme for scheme, source in schemes.items()}
     choice = st.selectbox("Dataset", [*registered, *file_options], key="data.choice",
-                          help="Synthetic mixtures with known modes, or your own N x D floats (.npy or .csv).")
+                          help="Synthetic mixtures with known modes, MNIST-family and CIFAR-10 images, or your own "
+                               "N x D floats (.npy or .csv) or folder of images.")
     if choice not in file_options:
         return choice
-    path = st.text_input("Path of the .npy or .csv file (N rows x D columns)", key="data.path",
-                         placeholder="/data/points.npy")
+    source = schemes[file_options[choice]]
+    path = st.text_input(f"Path of {source.label}", key="data.path", placeholder=source.placeholder)
     return f"{file_options[choice]}:{path.strip()}"

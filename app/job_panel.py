@@ -97,8 +97,11 @@ def render(job_id: str, status: dict) -> None:
     means = run_data.true_means(data_name) if is_2d else None
     metric_tiles(eval_rows, data_name, run_data.n_modes(eval_rows, means))
     left, right = st.columns(2)
+    grid_step, grid = run_data.latest_grid(run_dir)
     with left:
-        if samples is None:
+        if grid is not None:
+            st.image(grid, caption=f"Samples at step {grid_step:,}", width="stretch")
+        elif samples is None:
             st.caption("Samples appear after the first evaluation.")
         elif not is_2d:
             st.caption(f"The sample scatter is drawn for 2-D data only; {data_name} is {samples.shape[1]}-D.")

@@ -77,6 +77,16 @@ def latest_eval(eval_rows: pd.DataFrame) -> dict[str, Any]:
     return {k: (None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v) for k, v in row.items()}
 
 
+def latest_grid(run_dir: str | Path) -> tuple[int | None, bytes | None]:
+    """(step, PNG bytes) of an image run's newest sample grid; (None, None) for vector runs or before one."""
+    for path in sorted(RunFiles(Path(run_dir)).samples.glob("step_*.png"), reverse=True)[:1]:
+        try:
+            return int(path.stem.removeprefix("step_")), path.read_bytes()
+        except (OSError, ValueError):
+            return None, None
+    return None, None
+
+
 def latest_samples(run_dir: str | Path) -> tuple[int | None, np.ndarray | None]:
     """(step, samples (n, D)) of the newest evaluation; (None, None) before the first.
 

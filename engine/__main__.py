@@ -88,6 +88,10 @@ def cmd_evaluate(args) -> int:
     from engine.registry import load_dataset
     from engine.trainer import load_run
 
+    if bool(args.run) == bool(args.samples):
+        raise ConfigError("give exactly one of --run DIR or --samples FILE.npy (with --data)")
+    if args.samples:
+        return evaluate_samples(args)
     cfg, _, model, step = load_run(Path(args.run))
     dataset = load_dataset(cfg.data, "train")
     _, metrics = evaluate_model(model, dataset, args.n, seed=args.seed)
@@ -98,6 +102,26 @@ def cmd_evaluate(args) -> int:
     print(f"{cfg.model_name} on {cfg.data.name}, step {step}, {args.n} samples")
     if dataset.spec.mixture is None:
         print("modes / HQ% / reverse KL: n/a (this data set has no known modes)")
+    for key, value in metrics.items():
+        print(f"  {key}: {value:.4g}")
+    return 0
+
+
+def evaluate_samples(args) -> int:
+    """Our metrics on samples made elsewhere: --samples FILE.npy against --data."""
+    from engine.evaluation import check_samples, sample_metrics
+    from engine.registry import load_dataset
+
+    if not args.data:
+        raise ConfigError("--samples needs --data, the data set the samples imitate")
+    dataset = load_dataset(args.data, "train")
+    x = check_samples(Path(args.samples), dataset.spec)
+    metrics = sample_metrics(x, dataset)
+    result = {"samples": str(args.samples), "n": len(x), **metrics}
+    if args.json:
+        print(json.dumps({k: (None if v != v else v) for k, v in result.items()}, indent=2))
+        return 0
+    print(f"{len(x)} samples from {args.samples} against {args.data}")
     for key, value in metrics.items():
         print(f"  {key}: {value:.4g}")
     return 0
@@ -154,6 +178,21 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_train_classifier(args) -> int:
+    import torch
+
+    from engine.metrics.classifier import WEIGHTS, train_classifier
+
+    if args.data not in (None, "mnist", "mnist5k"):
+        raise ConfigError(f"--data {args.data} must be mnist or mnist5k")
+    torch.set_num_threads(args.threads)
+    out = Path(args.out) if args.out else WEIGHTS
+    record = train_classifier(args.data, epochs=args.epochs, seed=args.seed, out=out)
+    print(f"wrote {out} and {out.with_suffix('.json')}: {record.data}, held-out accuracy "
+          f"{record.test_accuracy:.4f} on {record.test_images} images, {record.seconds:.0f} s")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m engine", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -176,8 +215,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--no-mlflow", action="store_true")
     s.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("evaluate", help="metrics of a trained run")
-    s.add_argument("--run", required=True)
+    s = sub.add_parser("evaluate", help="metrics of a trained run, or of a sample file made elsewhere")
+    s.add_argument("--run")
+    s.add_argument("--samples", help="N x D vectors or N x C x H x W images in [-1, 1], .npy")
+    s.add_argument("--data", help="with --samples: the data set they are scored against")
     s.add_argument("--n", type=int, default=2500)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", action="store_true")
@@ -189,6 +230,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser("train-classifier", help="the evaluation classifier shipped in assets/")
+    s.add_argument("--data", help="mnist or mnist5k (default: mnist when its files are present, else mnist5k)")
+    s.add_argument("--epochs", type=int, default=15)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int, default=2)
+    s.add_argument("--out", help="weights file (default assets/digit_classifier.pt; the record beside it, .json)")
+    s.set_defaults(func=cmd_train_classifier)
 
     s = sub.add_parser("bench", help="benchmark suite, printed as a Markdown table")
     s.add_argument("--suite", help="synthetic (train and evaluate) or speed (ms per iteration)")

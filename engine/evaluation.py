@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
-from engine.data import Dataset
+from engine.data import Dataset, DataSpec
 from engine.metrics.coverage import prdc_metrics
 from engine.metrics.modes import mode_metrics
 from engine.models.base import GenerativeModel
@@ -71,11 +73,58 @@ def image_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
     return moment_metrics(x, data.x.reshape(len(data.x), -1).numpy())
 
 
+def digit_set_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
+    """MNIST-like sets: pixel moment errors, then the classifier's modes, KL and feature-space PRDC."""
+    from engine.metrics.digits import digit_metrics
+
+    return {**image_metrics(x, data), **digit_metrics(x, data)}
+
+
+def stacked_set_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
+    """Stacked MNIST: pixel moment errors, then modes of digit triples, KL and feature-space PRDC."""
+    from engine.metrics.digits import stacked_metrics
+
+    return {**image_metrics(x, data), **stacked_metrics(x, data)}
+
+
 # the hook a data set names in its spec (DataSpec.metrics) -> its metrics of flat samples against its data
-EVALUATORS = {"vectors": vector_metrics, "mixture": mixture_metrics, "digits": image_metrics,
-              "stacked_digits": image_metrics, "images": image_metrics}
+EVALUATORS = {"vectors": vector_metrics, "mixture": mixture_metrics, "digits": digit_set_metrics,
+              "stacked_digits": stacked_set_metrics, "images": image_metrics}
 
 
 def sample_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
     """The metrics the data set asks for (its spec's evaluation hook), of samples x flattened to (n, -1)."""
     return EVALUATORS[data.spec.metrics](x, data)
+
+
+SAMPLE_RANGE_SLACK = 1e-3  # images in [-1, 1], up to rounding
+
+
+def check_samples(path: Path, spec: DataSpec) -> np.ndarray:
+    """A sample file made elsewhere, checked against the data spec and flattened to (N, -1) for sample_metrics.
+
+    Vectors: N x D. Images: N x C x H x W in [-1, 1]; digit sets also at 28 or 32 px, brought to the spec's size.
+    A wrong file gets a one-line ConfigError naming the expected shape."""
+    from engine.config import ConfigError
+
+    expected = f"N x {' x '.join(map(str, spec.shape))}" + (" in [-1, 1]" if spec.kind == "image" else "")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--samples {path} cannot be read as .npy: {str(exc).splitlines()[0]}") from None
+    if not np.issubdtype(x.dtype, np.number) or x.ndim != 1 + len(spec.shape) or len(x) < 2:
+        raise ConfigError(f"--samples {path} has shape {x.shape}; {spec.name} samples are {expected}")
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise ConfigError(f"--samples {path} holds non-finite values")
+    if spec.kind == "image":
+        if np.abs(x).max() > 1 + SAMPLE_RANGE_SLACK:
+            raise ConfigError(f"--samples {path} has values in [{x.min():.3g}, {x.max():.3g}]; {spec.name} samples "
+                              f"are {expected}")
+        digits = spec.metrics in ("digits", "stacked_digits")
+        if x.shape[1] == spec.shape[0] and digits and x.shape[2] == x.shape[3] and x.shape[2] in (28, 32):
+            x = torch.nn.functional.interpolate(torch.from_numpy(x), size=spec.shape[1:], mode="bilinear",
+                                                antialias=True, align_corners=False).clamp(-1, 1).numpy()
+    if tuple(x.shape[1:]) != tuple(spec.shape):
+        raise ConfigError(f"--samples {path} has shape {x.shape}; {spec.name} samples are {expected}")
+    return x.reshape(len(x), -1)

@@ -272,6 +272,8 @@ class FolderSource:
     resized (64 px by default), grey or RGB. The folder is the training split; it has no test split."""
 
     argument = "DIR"
+    label = "your own folder of .png / .jpg images"
+    placeholder = "/data/faces"
 
     def _files(self, cfg) -> tuple[Path, list[Path]]:
         folder = Path(cfg.name.partition(":")[2]).expanduser()

@@ -39,6 +39,8 @@ class VectorFileSource:
     apply); it has no test split."""
 
     argument = "PATH"
+    label = "your own N x D floats, .npy or .csv"
+    placeholder = "/data/points.npy"
 
     def load(self, cfg, split: str) -> Dataset:
         check_split(split)

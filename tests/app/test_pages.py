@@ -187,7 +187,7 @@ def test_own_vectors_without_known_modes(home):
     points = home / "points.npy"
     np.save(points, np.random.default_rng(0).normal(size=(500, 2)).astype(np.float32))
     at = open_app()
-    at.selectbox(key="data.choice").set_value("vectors:PATH (your own file)").run()
+    at.selectbox(key="data.choice").set_value("vectors:PATH (your own N x D floats, .npy or .csv)").run()
     at.text_input(key="data.path").input(str(points))
     fill_run(at, steps=50, eval_every=50)
     job_id = launch(at)
@@ -248,7 +248,7 @@ def test_runs_page_links_to_a_running_mlflow_ui(home, health_server, monkeypatch
 
 def test_bad_input_shows_one_error(home):
     at = open_app()
-    at.selectbox(key="data.choice").set_value("vectors:PATH (your own file)").run()
+    at.selectbox(key="data.choice").set_value("vectors:PATH (your own N x D floats, .npy or .csv)").run()
     at.text_input(key="data.path").input(str(home / "missing.npy"))
     at.button[0].click().run()
     assert not at.exception, at.exception

@@ -1,0 +1,73 @@
+"""Mode metrics of digit images through the evaluation classifier (DESIGN.md section 7).
+
+MNIST: modes = digits that are the classifier's argmax for at least one sample; KL(mean softmax over the
+samples || mean softmax over real images). Stacked MNIST: each channel classified, mode = the digit triple;
+KL(histogram of triples || uniform over 1,000). The real images are the training split's (at most
+REFERENCE_IMAGES of them): for imbalanced_mnist that is the imbalanced distribution the model was fitted to.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from engine.data import Dataset
+from engine.metrics.classifier import classify
+from engine.metrics.coverage import prdc_metrics
+
+REFERENCE_IMAGES = 10_000
+STACKED_SAMPLES = 26_000  # VEEGAN / PacGAN's sample count for Stacked MNIST
+
+
+def as_images(x: np.ndarray, data: Dataset) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).view(len(x), *data.spec.shape)
+
+
+def kl_divergence(p: np.ndarray, q: np.ndarray) -> float:
+    """KL(p || q) over the support of p (q > 0 there)."""
+    seen = p > 0
+    return float(np.sum(p[seen] * np.log(p[seen] / q[seen])))
+
+
+def channel_outputs(images: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+    """Per channel of (n, C, H, W) digit images: softmax (C, n, 10), and the channels' features side by side
+    (n, C x 128), the classifier's feature space of a C-channel digit image."""
+    outputs = [classify(images[:, c:c + 1]) for c in range(images.shape[1])]
+    return torch.stack([p for p, _ in outputs]), torch.cat([f for _, f in outputs], dim=1).numpy()
+
+
+_REFERENCE: dict[tuple, tuple[torch.Tensor, np.ndarray]] = {}
+
+
+def reference_outputs(data: Dataset) -> tuple[torch.Tensor, np.ndarray]:
+    """channel_outputs of (up to REFERENCE_IMAGES of) the data's real images, cached per data set."""
+    key = (data.spec.name, len(data.x), float(data.x[:64].sum()))
+    if key not in _REFERENCE:
+        _REFERENCE[key] = channel_outputs(data.x[:REFERENCE_IMAGES])
+    return _REFERENCE[key]
+
+
+def digit_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
+    """One-channel digits: modes (of 10), KL(mean softmax of samples || of real images), and precision / recall /
+    density / coverage in the classifier's feature space."""
+    probs, features = channel_outputs(as_images(x, data))
+    real_probs, real_features = reference_outputs(data)
+    kl = kl_divergence(probs[0].mean(0).double().numpy(), real_probs[0].mean(0).double().numpy())
+    return {"modes": float(len(torch.unique(probs[0].argmax(1)))), "reverse_kl": kl, "n_modes": 10.0,
+            **prdc_metrics(real_features, features, seed=len(x))}
+
+
+def stacked_triples(probs: torch.Tensor) -> np.ndarray:
+    """The digit triple of each image from its channels' softmax (3, n, 10), as 100 x red + 10 x green + blue."""
+    digits = probs.argmax(2).numpy()
+    return 100 * digits[0] + 10 * digits[1] + digits[2]
+
+
+def stacked_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
+    """Stacked MNIST: modes (of 1,000), KL(histogram of triples || uniform), and precision / recall / density /
+    coverage in the feature space of the three channels' classifier features."""
+    probs, features = channel_outputs(as_images(x, data))
+    counts = np.bincount(stacked_triples(probs), minlength=1000)
+    kl = kl_divergence(counts / counts.sum(), np.full(1000, 1 / 1000))
+    return {"modes": float((counts > 0).sum()), "reverse_kl": kl, "n_modes": 1000.0,
+            **prdc_metrics(reference_outputs(data)[1], features, seed=len(x))}

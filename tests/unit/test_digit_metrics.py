@@ -1,0 +1,79 @@
+"""The shipped evaluation classifier and the MNIST / Stacked MNIST mode metrics on constructed inputs."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from engine.config import DataConfig
+from engine.evaluation import sample_metrics
+from engine.metrics import classifier
+from engine.metrics.digits import digit_metrics, stacked_metrics
+from engine.registry import load_dataset
+
+
+def flat(x: torch.Tensor) -> np.ndarray:
+    return x.reshape(len(x), -1).numpy()
+
+
+def test_the_shipped_accuracy_record_matches_the_shipped_weights():
+    record = json.loads(classifier.RECORD.read_text())
+    assert classifier.sha256(classifier.WEIGHTS) == record["weights_sha256"]
+    test = load_dataset(DataConfig(name=record["data"]), "test")
+    measured = classifier.accuracy(classifier.load_classifier(), test.x, test.labels)
+    assert measured == pytest.approx(record["test_accuracy"], abs=1e-9)
+    assert measured >= 0.985  # the issue's bar, held out
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset(DataConfig(name="mnist5k", n_train=1000)), load_dataset("mnist5k", "test")
+
+
+def test_real_digits_cover_ten_modes_and_one_repeated_digit_covers_one(digits):
+    train, test = digits
+    real = digit_metrics(flat(test.x), train)
+    assert real["modes"] == 10 and real["reverse_kl"] < 0.01
+    sevens = test.x[test.labels == 7]
+    one_digit = digit_metrics(flat(sevens[:1].repeat(200, 1, 1, 1)), train)
+    assert one_digit["modes"] == 1 and one_digit["reverse_kl"] > 1.5  # about log 10 = 2.3
+    noise = digit_metrics(flat(torch.rand(500, 1, 28, 28) * 2 - 1), train)
+    assert real["precision"] > 0.6 and real["coverage"] > 0.6
+    assert noise["precision"] < 0.05 and noise["coverage"] < 0.05
+
+
+def test_stacked_real_images_cover_nearly_all_triples_and_a_repeated_one_covers_one():
+    cfg = DataConfig(name="stacked_mnist", source="mnist5k", n_train=2000, n_test=5000)
+    train, test = load_dataset(cfg), load_dataset(cfg, "test")
+    real = stacked_metrics(flat(test.x), train)
+    # 5,000 uniform draws reach 1000 (1 - e^-5) = 993 triples; classifier errors move a few
+    assert real["modes"] > 960 and real["reverse_kl"] < 0.25
+    repeated = stacked_metrics(flat(test.x[:1].repeat(300, 1, 1, 1)), train)
+    assert repeated["modes"] == 1 and repeated["reverse_kl"] == pytest.approx(math.log(1000))
+
+
+def test_digit_sets_evaluate_through_their_hook(digits):
+    train, test = digits
+    metrics = sample_metrics(flat(test.x[::2]), train)
+    assert {"modes", "reverse_kl", "coverage", "mean_error"} <= set(metrics)
+
+
+def test_evaluate_scores_a_sample_file_made_elsewhere(tmp_path, capsys, digits):
+    from engine.__main__ import main
+
+    _, test = digits
+    path = tmp_path / "theirs.npy"
+    np.save(path, torch.nn.functional.pad(test.x, (2, 2, 2, 2), value=-1.0).numpy())  # 32 px digits, all 500
+    assert main(["evaluate", "--samples", str(path), "--data", "mnist5k", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 500 and result["modes"] == 10
+    np.save(path, test.x[:10].numpy() * 3)
+    assert main(["evaluate", "--samples", str(path), "--data", "mnist5k"]) == 2
+    assert "mnist5k samples are N x 1 x 28 x 28 in [-1, 1]" in capsys.readouterr().err
+    np.save(path, np.zeros((10, 5), dtype=np.float32))
+    assert main(["evaluate", "--samples", str(path), "--data", "ring8"]) == 2
+    assert "has shape (10, 5); ring8 samples are N x 2" in capsys.readouterr().err
