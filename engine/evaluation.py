@@ -31,7 +31,9 @@ def noisy_samples(model: GenerativeModel, x: np.ndarray, seed: int) -> np.ndarra
     """x + sigma * eps for models with a Gaussian observation model (DESIGN.md section 7), else None."""
     if not hasattr(model, "observation_sigma"):
         return None
-    sigma = model.observation_sigma().detach().float().cpu().numpy().reshape(1, -1)
+    # sigma has one value per dimension or per pixel (shared over an image's channels): broadcast it per example
+    shape = (len(x), *model.spec.shape)
+    sigma = np.broadcast_to(model.observation_sigma().detach().float().cpu().numpy(), shape).reshape(len(x), -1)
     return x + sigma * np.random.default_rng(seed).standard_normal(x.shape).astype(x.dtype)
 
 

@@ -47,11 +47,11 @@ def test_real_digits_cover_ten_modes_and_one_repeated_digit_covers_one(digits):
 
 
 def test_stacked_real_images_cover_nearly_all_triples_and_a_repeated_one_covers_one():
-    cfg = DataConfig(name="stacked_mnist", source="mnist5k", n_train=2000, n_test=5000)
+    cfg = DataConfig(name="stacked_mnist", source="mnist5k", n_train=500, n_test=3000)
     train, test = load_dataset(cfg), load_dataset(cfg, "test")
     real = stacked_metrics(flat(test.x), train)
-    # 5,000 uniform draws reach 1000 (1 - e^-5) = 993 triples; classifier errors move a few
-    assert real["modes"] > 960 and real["reverse_kl"] < 0.25
+    # 3,000 uniform draws reach 1000 (1 - e^-3) = 950 triples (sd about 7); classifier errors move a few
+    assert real["modes"] > 920 and real["reverse_kl"] < 0.45
     repeated = stacked_metrics(flat(test.x[:1].repeat(300, 1, 1, 1)), train)
     assert repeated["modes"] == 1 and repeated["reverse_kl"] == pytest.approx(math.log(1000))
 
