@@ -6,7 +6,8 @@ from collections.abc import Iterable
 
 from engine.config import ConfigError, DataConfig, RunConfig, apply_overrides, build_run_config
 from engine.data import Dataset, DataSource, DataSpec
-from engine.data.images import Cifar10Source, DigitSource, FolderSource, ImbalancedSource, StackedSource
+from engine.data.images import (FolderSource, ImbalancedSource, LabelledSource, StackedSource, cifar10_arrays,
+                                mnist5k_arrays, mnist_arrays)
 from engine.data.synthetic import MIXTURES, MixtureSource
 from engine.data.vectors import VectorFileSource
 from engine.models.alpha_gan import AlphaGAN
@@ -30,11 +31,11 @@ MODELS = {
 # data set name -> its source (engine.data.DataSource: describe without loading, load a split)
 DATASETS: dict[str, DataSource] = {
     **{name: MixtureSource(name) for name in MIXTURES},
-    "mnist": DigitSource("mnist"),
-    "mnist5k": DigitSource("mnist5k"),
+    "mnist": LabelledSource("mnist", mnist_arrays, 1, 28, "digits"),
+    "mnist5k": LabelledSource("mnist5k", mnist5k_arrays, 1, 28, "digits"),
     "stacked_mnist": StackedSource(),
     "imbalanced_mnist": ImbalancedSource(),
-    "cifar10": Cifar10Source(),
+    "cifar10": LabelledSource("cifar10", cifar10_arrays, 3, 32, "images"),
 }
 
 # "scheme:ARG" data names -> the source that reads ARG

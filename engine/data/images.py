@@ -183,19 +183,19 @@ def _take(n: int, seed: int, total: int) -> np.ndarray:
     return np.random.default_rng(seed).permutation(total)[:n]
 
 
-class DigitSource:
-    """mnist (60k / 10k) or mnist5k (4,500 / 500): 28 px by default; the training split shuffled by the data
-    seed and cut to n_train, the test split whole."""
+class LabelledSource:
+    """A real labelled set (mnist 60k / 10k, mnist5k 4,500 / 500, cifar10 50k / 10k) at its own size by default;
+    the training split shuffled by the data seed and cut to n_train, the test split whole."""
 
-    def __init__(self, name: str):
-        self.name = name
+    def __init__(self, name: str, arrays, channels: int, side: int, metrics: str):
+        self.name, self.arrays, self.channels, self.side, self.metrics = name, arrays, channels, side, metrics
 
     def describe(self, cfg) -> DataSpec:
-        return image_spec(self.name, 1, cfg.image_size or 28, "digits", 10)
+        return image_spec(self.name, self.channels, cfg.image_size or self.side, self.metrics, 10)
 
     def load(self, cfg, split: str) -> Dataset:
         check_split(split)
-        pixels, labels = DIGITS[self.name](split)
+        pixels, labels = self.arrays(split)
         if split == "train":
             keep = _take(cfg.n_train, cfg.seed, len(labels))
             pixels, labels = pixels[keep], labels[keep]
@@ -247,22 +247,6 @@ class ImbalancedSource:
                 keep.append(rng.permutation(np.flatnonzero(labels == digit))[:max(1, count)])
             chosen = rng.permutation(np.concatenate(keep))
             pixels, labels = pixels[chosen], labels[chosen]
-        spec = self.describe(cfg)
-        return Dataset(spec, to_tensor(pixels, spec.shape[-1]), torch.from_numpy(labels), split)
-
-
-class Cifar10Source:
-    """CIFAR-10 (50k / 10k), 32 px by default; the training split shuffled by the data seed, cut to n_train."""
-
-    def describe(self, cfg) -> DataSpec:
-        return image_spec("cifar10", 3, cfg.image_size or 32, "images", 10)
-
-    def load(self, cfg, split: str) -> Dataset:
-        check_split(split)
-        pixels, labels = cifar10_arrays(split)
-        if split == "train":
-            keep = _take(cfg.n_train, cfg.seed, len(labels))
-            pixels, labels = pixels[keep], labels[keep]
         spec = self.describe(cfg)
         return Dataset(spec, to_tensor(pixels, spec.shape[-1]), torch.from_numpy(labels), split)
 
