@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import statistics
 import time
 from pathlib import Path
@@ -29,7 +30,8 @@ def run_suite(suite: str, models: list[str], seeds: int, steps: int, overrides: 
     from them if the suite is stopped part way."""
     from engine.trainer import train
 
-    root = var_dir() / "bench" / f"{suite}-{time.strftime('%Y%m%d-%H%M%S')}"
+    # the process id keeps two benches started in the same second apart
+    root = var_dir() / "bench" / f"{suite}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     run_dirs = []
     for model in models:
         for dataset in datasets or SUITES[suite]:
