@@ -79,12 +79,11 @@ def latest_eval(eval_rows: pd.DataFrame) -> dict[str, Any]:
 
 def latest_grid(run_dir: str | Path) -> tuple[int | None, bytes | None]:
     """(step, PNG bytes) of an image run's newest sample grid; (None, None) for vector runs or before one."""
-    for path in sorted(RunFiles(Path(run_dir)).samples.glob("step_*.png"), reverse=True)[:1]:
-        try:
-            return int(path.stem.removeprefix("step_")), path.read_bytes()
-        except (OSError, ValueError):
-            return None, None
-    return None, None
+    grids = sorted(RunFiles(Path(run_dir)).samples.glob("step_*.png"))
+    try:
+        return (int(grids[-1].stem.removeprefix("step_")), grids[-1].read_bytes()) if grids else (None, None)
+    except (OSError, ValueError):
+        return None, None
 
 
 def latest_samples(run_dir: str | Path) -> tuple[int | None, np.ndarray | None]:

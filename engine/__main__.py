@@ -95,13 +95,17 @@ def cmd_evaluate(args) -> int:
     cfg, _, model, step = load_run(Path(args.run))
     dataset = load_dataset(cfg.data, "train")
     _, metrics = evaluate_model(model, dataset, args.n, seed=args.seed)
-    result = {"run": str(args.run), "step": step, "n": args.n, **metrics}
-    if args.json:
-        print(json.dumps({k: (None if v != v else v) for k, v in result.items()}, indent=2))
+    note = "" if "modes" in metrics else "\nmodes / HQ% / reverse KL: n/a (this data set has no known modes)"
+    return print_metrics({"run": str(args.run), "step": step, "n": args.n}, metrics, args.json,
+                         f"{cfg.model_name} on {cfg.data.name}, step {step}, {args.n} samples{note}")
+
+
+def print_metrics(head: dict, metrics: dict, as_json: bool, title: str) -> int:
+    """An evaluation as JSON (non-finite figures as null) or as a title and one line per figure."""
+    if as_json:
+        print(json.dumps({k: (None if v != v else v) for k, v in {**head, **metrics}.items()}, indent=2))
         return 0
-    print(f"{cfg.model_name} on {cfg.data.name}, step {step}, {args.n} samples")
-    if dataset.spec.mixture is None:
-        print("modes / HQ% / reverse KL: n/a (this data set has no known modes)")
+    print(title)
     for key, value in metrics.items():
         print(f"  {key}: {value:.4g}")
     return 0
@@ -116,15 +120,8 @@ def evaluate_samples(args) -> int:
         raise ConfigError("--samples needs --data, the data set the samples imitate")
     dataset = load_dataset(args.data, "train")
     x = check_samples(Path(args.samples), dataset.spec)
-    metrics = sample_metrics(x, dataset)
-    result = {"samples": str(args.samples), "n": len(x), **metrics}
-    if args.json:
-        print(json.dumps({k: (None if v != v else v) for k, v in result.items()}, indent=2))
-        return 0
-    print(f"{len(x)} samples from {args.samples} against {args.data}")
-    for key, value in metrics.items():
-        print(f"  {key}: {value:.4g}")
-    return 0
+    return print_metrics({"samples": str(args.samples), "n": len(x)}, sample_metrics(x, dataset), args.json,
+                         f"{len(x)} samples from {args.samples} against {args.data}")
 
 
 def cmd_sample(args) -> int:

@@ -65,13 +65,11 @@ def vector_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
 def mixture_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
     """Synthetic mixtures: the vector figures plus modes, HQ % and reverse KL against the known modes."""
     mixture = data.spec.mixture
-    reference = data.x.reshape(len(data.x), -1).numpy()
-    return {**moment_metrics(x, reference), **mode_metrics(x, mixture), "n_modes": float(mixture.n_modes),
-            **prdc_metrics(reference, x, seed=len(x))}
+    return {**vector_metrics(x, data), **mode_metrics(x, mixture), "n_modes": float(mixture.n_modes)}
 
 
 def image_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
-    """Images, until the evaluation classifier's feature space exists: the moment errors in pixel space."""
+    """Any image set: the moment errors in pixel space (digit sets add the classifier's figures below)."""
     return moment_metrics(x, data.x.reshape(len(data.x), -1).numpy())
 
 
@@ -125,8 +123,9 @@ def check_samples(path: Path, spec: DataSpec) -> np.ndarray:
                               f"are {expected}")
         digits = spec.metrics in ("digits", "stacked_digits")
         if x.shape[1] == spec.shape[0] and digits and x.shape[2] == x.shape[3] and x.shape[2] in (28, 32):
-            x = torch.nn.functional.interpolate(torch.from_numpy(x), size=spec.shape[1:], mode="bilinear",
-                                                antialias=True, align_corners=False).clamp(-1, 1).numpy()
+            from engine.data.images import resize
+
+            x = resize(torch.from_numpy(x), spec.shape[-1]).numpy()
     if tuple(x.shape[1:]) != tuple(spec.shape):
         raise ConfigError(f"--samples {path} has shape {x.shape}; {spec.name} samples are {expected}")
     return x.reshape(len(x), -1)

@@ -163,14 +163,18 @@ def cifar10_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
 # ------------------------------------------------------------------------------------------------ tensors
 
 
+def resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Float images (N, C, H, W) in [-1, 1] at size x size (bilinear with antialiasing), unchanged when there."""
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp_(-1, 1)
+
+
 def to_tensor(pixels: np.ndarray, size: int) -> torch.Tensor:
-    """uint8 (N, C, H, W) or (N, H, W) -> float32 (N, C, size, size) in [-1, 1], resized with antialiasing."""
+    """uint8 (N, C, H, W) or (N, H, W) -> float32 (N, C, size, size) in [-1, 1]."""
     pixels = np.ascontiguousarray(pixels)
     x = torch.from_numpy(pixels if pixels.flags.writeable else pixels.copy())  # IDX files are read-only buffers
-    x = (x.unsqueeze(1) if x.ndim == 3 else x).float().div_(127.5).sub_(1.0)
-    if x.shape[-1] != size or x.shape[-2] != size:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp_(-1, 1)
-    return x
+    return resize((x.unsqueeze(1) if x.ndim == 3 else x).float().div_(127.5).sub_(1.0), size)
 
 
 def image_spec(name: str, channels: int, size: int, metrics: str, classes: int | None) -> DataSpec:

@@ -50,9 +50,9 @@ class DigitClassifier(nn.Module):
 
 def to_input(x: torch.Tensor) -> torch.Tensor:
     """Digits at 28 or 32 px (or any side) brought to the classifier's 28 x 28, one channel."""
-    if x.shape[-1] != INPUT_SIDE or x.shape[-2] != INPUT_SIDE:
-        x = F.interpolate(x, size=(INPUT_SIDE, INPUT_SIDE), mode="bilinear", antialias=True, align_corners=False)
-    return x
+    from engine.data.images import resize
+
+    return resize(x, INPUT_SIDE)
 
 
 @dataclass
