@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from engine.config import ConfigError, DataConfig, RunConfig, apply_overrides, build_run_config
@@ -59,6 +60,14 @@ def data_source(name: str) -> DataSource:
         return DATA_SCHEMES[scheme]
     known = ", ".join(data_names())
     raise ConfigError(f"data.name={name!r} is not a known dataset ({known})")
+
+
+def data_fields(name: str) -> list[str]:
+    """The DataConfig fields the named data set reads (every field while the name is not yet a known one)."""
+    try:
+        return list(data_source(name).fields)
+    except ConfigError:
+        return [f.name for f in dataclasses.fields(DataConfig) if f.name != "name"]
 
 
 def _data_config(data: DataConfig | str) -> DataConfig:

@@ -10,7 +10,8 @@ import streamlit as st
 from app import forms, job_panel, run_data
 from engine import jobs
 from engine.config import ConfigError, DataConfig, TrainConfig, build_run_config
-from engine.registry import DATA_SCHEMES, DATASETS, MODELS, describe_data, preset_train_fields, resolve_config
+from engine.registry import (DATA_SCHEMES, DATASETS, MODELS, data_fields, describe_data, preset_train_fields,
+                             resolve_config)
 from engine.trainer import pick_device
 
 MAIN_TRAIN_FIELDS = ["steps", "seed", "device", "eval_every"]
@@ -90,7 +91,8 @@ with setup:
             model = forms.config_fields(MODELS[method].Config, f"model.{method}", columns=2)
         with st.expander("More training and data settings"):
             train |= forms.config_fields(TrainConfig, "train", skip=MAIN_TRAIN_FIELDS, columns=2)
-            data = forms.config_fields(DataConfig, "data", skip=["name"], columns=2, label_prefix="data.")
+            # only what this data set reads: a mixture has no image size, a user's file no sizes at all
+            data = forms.config_fields(DataConfig, "data", only=data_fields(data_name), columns=2, label_prefix="data.")
         if st.form_submit_button("Launch", type="primary", icon=":material/rocket_launch:", width="stretch"):
             launch({"model_name": method, "data": {**data, "name": data_name}, "model": model, "train": train})
 with live:

@@ -58,6 +58,8 @@ class Dataset:
 class DataSource(Protocol):
     """A data family (the mixtures, a user's vectors, an image set): one registry entry."""
 
+    fields: tuple[str, ...]  # the DataConfig fields besides the name that it reads (a form shows only these)
+
     def describe(self, cfg) -> DataSpec:
         """The spec of cfg's data set (an engine.config.DataConfig), loading no examples."""
 

@@ -191,6 +191,8 @@ class LabelledSource:
     """A real labelled set (mnist 60k / 10k, mnist5k 4,500 / 500, cifar10 50k / 10k) at its own size by default;
     the training split shuffled by the data seed and cut to n_train, the test split whole."""
 
+    fields = ("n_train", "seed", "image_size")
+
     def __init__(self, name: str, arrays, channels: int, side: int, metrics: str):
         self.name, self.arrays, self.channels, self.side, self.metrics = name, arrays, channels, side, metrics
 
@@ -211,6 +213,8 @@ class StackedSource:
     """Stacked MNIST (VEEGAN, PacGAN): three digits drawn independently and uniformly from the source's split
     as the R, G and B channels; 1,000 modes, label = 100 x red digit + 10 x green + blue. n_train (n_test)
     images, drawn with the data seed (another seed for the test split); 32 px by default."""
+
+    fields = ("source", "n_train", "n_test", "seed", "image_size")
 
     def describe(self, cfg) -> DataSpec:
         return image_spec("stacked_mnist", 3, cfg.image_size or 32, "stacked_digits", 1000)
@@ -236,6 +240,8 @@ class ImbalancedSource:
     only data.minority_share of each of the digits 0..i-1 (ours: the paper's proportions are lost from our copy;
     0.05 makes digit d's share 0.05 / (10 - i + 0.05 i) for d < i). The test split is the source's, unchanged."""
 
+    fields = ("source", "imbalance", "minority_share", "seed", "image_size")
+
     def describe(self, cfg) -> DataSpec:
         return image_spec("imbalanced_mnist", 1, cfg.image_size or 28, "digits", 10)
 
@@ -260,6 +266,7 @@ class FolderSource:
     resized (64 px by default), grey or RGB. The folder is the training split; it has no test split."""
 
     argument = "DIR"
+    fields = ("n_train", "seed", "image_size", "channels")
     label = "your own folder of .png / .jpg images"
     placeholder = "/data/faces"
 

@@ -106,6 +106,8 @@ RANGE_STDS = 5.0              # the spec's value range: the means' extent plus t
 class MixtureSource:
     """A DATASETS entry: the named mixture; its splits are independent draws (n_train, n_test points)."""
 
+    fields = ("n_train", "seed", "n_test")
+
     def __init__(self, name: str):
         self.name = name
 

@@ -39,6 +39,7 @@ class VectorFileSource:
     apply); it has no test split."""
 
     argument = "PATH"
+    fields = ()
     label = "your own N x D floats, .npy or .csv"
     placeholder = "/data/points.npy"
 

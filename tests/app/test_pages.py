@@ -199,6 +199,20 @@ def test_own_vectors_without_known_modes(home):
     assert at.get("plotly_chart")  # 2-D samples are drawn, with no modes to draw them over
 
 
+def test_the_data_settings_are_those_the_chosen_data_set_reads(home):
+    at = open_app()
+
+    def data_keys() -> set[str]:
+        widgets = [*at.number_input, *at.selectbox]
+        return {w.key for w in widgets if w.key and w.key.startswith("data.") and w.key not in ("data.choice",)}
+
+    assert data_keys() == {"data.n_train", "data.seed", "data.n_test"}  # ring8: no image size, no digit source
+    at.selectbox(key="data.choice").set_value("stacked_mnist").run()
+    assert data_keys() == {"data.source", "data.n_train", "data.n_test", "data.seed", "data.image_size"}
+    at.selectbox(key="data.choice").set_value("vectors:PATH (your own N x D floats, .npy or .csv)").run()
+    assert data_keys() == set()  # the file is the data: no sizes or seeds apply
+
+
 def _job_panel_script(status: dict) -> None:
     from app import job_panel
 
