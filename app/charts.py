@@ -206,10 +206,40 @@ def mode_histogram_figure(counts: pd.DataFrame, title: str, height: int = 360) -
     return _layout(fig, title, height)
 
 
-def mode_curves_figure(evals: pd.DataFrame, n_modes: int | None = None) -> go.Figure:
-    """Modes captured, HQ % and reverse KL against step, one panel each; noisy_* figures dashed beside them."""
-    panels = {name: describe(name).label for name in MODE_METRICS}
-    fig = make_subplots(rows=1, cols=3, subplot_titles=list(panels.values()), horizontal_spacing=0.07)
+def digit_histogram_figure(counts: np.ndarray, expected: np.ndarray, title: str, height: int = 360) -> go.Figure:
+    """Samples per digit (share of all samples) beside each digit's expected share, as grouped bars."""
+    share = counts / max(counts.sum(), 1)
+    digits = [str(d) for d in range(len(counts))]
+    fig = go.Figure([go.Bar(x=digits, y=share, name="samples", marker_color="#1f77b4", customdata=counts,
+                            hovertemplate="digit %{x}: %{y:.1%} (%{customdata})"),
+                     go.Bar(x=digits, y=expected, name="expected", marker_color="#d62728", opacity=0.55,
+                            hovertemplate="digit %{x}: expected %{y:.1%}")])
+    fig.update_layout(barmode="group", bargap=0.25)
+    fig.update_xaxes(title_text="digit (classifier's argmax)", type="category")
+    fig.update_yaxes(title_text="share", tickformat=".0%", rangemode="tozero")
+    return _layout(fig, title, height)
+
+
+def triple_heatmap_figure(counts: np.ndarray, expected: np.ndarray, title: str, height: int = 360) -> go.Figure:
+    """Stacked MNIST's 1,000 modes as a 10 x 100 map (row: red digit; column: green and blue digits), coloured by
+    samples over the expected count: 1 as expected, 0 a dropped mode, 2 or more the brightest."""
+    ratio = (counts / max(counts.sum(), 1) / expected).reshape(10, 100)
+    fig = go.Figure(go.Heatmap(z=ratio, customdata=counts.reshape(10, 100), colorscale="Viridis", zmin=0,
+                               zmax=2.0, colorbar=dict(title="÷ expected"),
+                               hovertemplate="triple %{y}%{x}: %{customdata} samples, %{z:.2f} x expected"
+                                             "<extra></extra>",
+                               x=[f"{c:02d}" for c in range(100)], y=[str(r) for r in range(10)]))
+    fig.update_xaxes(title_text="green, blue digits", type="category", nticks=10)
+    fig.update_yaxes(title_text="red digit", type="category", autorange="reversed")
+    return _layout(fig, title, height)
+
+
+def mode_curves_figure(evals: pd.DataFrame, n_modes: int | None = None,
+                       names: tuple[str, ...] = MODE_METRICS) -> go.Figure:
+    """Modes captured, HQ % and reverse KL (or other `names`) against step, one panel each; noisy_* figures
+    dashed beside them."""
+    panels = {name: describe(name).label for name in names}
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels.values()), horizontal_spacing=0.07)
     rows = _thin(evals)
     for col, key in enumerate(panels, start=1):
         for prefix, dash, name in (("", "solid", "G(z)"), ("noisy_", "dash", "G(z) + sigma·eps")):
@@ -223,8 +253,9 @@ def mode_curves_figure(evals: pd.DataFrame, n_modes: int | None = None) -> go.Fi
     fig.update_yaxes(rangemode="tozero")
     if n_modes:  # the true number of modes as the panel's ceiling
         fig.update_yaxes(range=[0, n_modes * 1.05], row=1, col=1)
-    fig.update_yaxes(range=[0, 100], row=1, col=2)
-    if "hq_pct" in rows:
+    if "hq_pct" in panels:
+        fig.update_yaxes(range=[0, 100], row=1, col=2)
+    if "hq_pct" in rows and "hq_pct" in panels:
         _true_hq_line(fig, row=1, col=2)
     _layout(fig, "", height=320)
     return fig.update_layout(legend=dict(y=-0.32), margin=dict(b=40))  # below the "step" titles

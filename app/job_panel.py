@@ -57,21 +57,23 @@ def tile_row(latest: dict, previous: dict, names: list[str], n_modes: int | None
                       delta_color="normal" if info.higher_is_better else "inverse", help=info.help)
 
 
-def metric_tiles(evals: pd.DataFrame, data_name: str, n_modes: int | None) -> None:
+def metric_tiles(evals: pd.DataFrame, data_name: str, n_modes: int | None, space: str | None = None) -> None:
     """The newest evaluation as tiles, with the change since the one before."""
     latest, previous = run_data.latest_eval(evals), run_data.latest_eval(evals.iloc[:-1])
     if not latest:
         st.caption("Mode metrics appear after the first evaluation (every eval_every steps).")
         return
     if "modes" in latest:
-        # digit sets have modes and KL but no HQ rule: their third tile is feature-space coverage
-        names = [n for n in metric_registry.MODE_METRICS if n in latest] + ["coverage"]
-        tile_row(latest, previous, names[:3], n_modes)
+        # digit sets have modes and KL but no HQ rule: their other tiles are feature-space FD and coverage
+        names = [n for n in metric_registry.MODE_METRICS if n in latest]
+        extra = [] if "hq_pct" in latest else [n for n in ("fd", "coverage") if n in latest]
+        tile_row(latest, previous, names + extra, n_modes)
     else:  # a user's vectors: no known modes, only how far the samples' moments are from the data's
         tile_row(latest, previous, [n for n in ("coverage", "precision", "mean_error", "std_error") if n in latest])
         st.caption(f"{data_name} has no known modes, so modes, HQ % and KL do not apply; coverage (the share of "
                    "real points with a sample nearby, in data space) falls when a region of the data is dropped.")
-    st.caption(f"Evaluated at step {int(latest['step']):,}.")
+    where = f" FD, precision / recall / coverage and Vendi in {space}." if space and "coverage" in latest else ""
+    st.caption(f"Evaluated at step {int(latest['step']):,}.{where}")
 
 
 def render(job_id: str, status: dict) -> None:
@@ -97,7 +99,7 @@ def render(job_id: str, status: dict) -> None:
     is_2d = samples is not None and samples.shape[1] == 2
     # the true means are cheap for 2-D mixtures; building hd1200's just to count its modes is not
     means = run_data.true_means(data_name) if is_2d else None
-    metric_tiles(eval_rows, data_name, run_data.n_modes(eval_rows, means))
+    metric_tiles(eval_rows, data_name, run_data.n_modes(eval_rows, means), run_data.feature_space(run_dir))
     left, right = st.columns(2)
     grid_step, grid = run_data.latest_grid(run_dir)
     with left:

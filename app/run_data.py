@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from engine.config import ConfigError
+from engine.data import DataSpec
 from engine.data.synthetic import Mixture
 from engine.metrics.modes import mode_histogram
 from engine.metrics.registry import EVAL_PREFIX, MODE_METRICS, NOISY, describe
@@ -77,13 +78,42 @@ def latest_eval(eval_rows: pd.DataFrame) -> dict[str, Any]:
     return {k: (None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v) for k, v in row.items()}
 
 
+def grid_steps(run_dir: str | Path) -> list[int]:
+    """The evaluation steps an image run saved a sample grid at, in order ([] for vector runs)."""
+    return sorted(int(p.stem.removeprefix("step_")) for p in RunFiles(Path(run_dir)).samples.glob("step_*.png")
+                  if p.stem.removeprefix("step_").isdigit())
+
+
+def grid_at(run_dir: str | Path, step: int) -> bytes | None:
+    """PNG bytes of the sample grid saved at `step` (None when missing)."""
+    try:
+        return (RunFiles(Path(run_dir)).samples / f"step_{step:08d}.png").read_bytes()
+    except OSError:
+        return None
+
+
 def latest_grid(run_dir: str | Path) -> tuple[int | None, bytes | None]:
     """(step, PNG bytes) of an image run's newest sample grid; (None, None) for vector runs or before one."""
-    grids = sorted(RunFiles(Path(run_dir)).samples.glob("step_*.png"))
+    steps = grid_steps(run_dir)
+    grid = grid_at(run_dir, steps[-1]) if steps else None
+    return (steps[-1], grid) if grid is not None else (None, None)
+
+
+def kept_images(run_dir: str | Path) -> np.ndarray | None:
+    """The newest evaluation's kept images (latest_images.npy, uint8) as flat samples in [-1, 1]."""
     try:
-        return (int(grids[-1].stem.removeprefix("step_")), grids[-1].read_bytes()) if grids else (None, None)
-    except (OSError, ValueError):
-        return None, None
+        pixels = np.load(RunFiles(Path(run_dir)).samples / "latest_images.npy")
+    except (OSError, ValueError, EOFError):
+        return None
+    return (pixels.reshape(len(pixels), -1).astype(np.float32) / 127.5 - 1.0)
+
+
+def run_spec(run_dir: str | Path) -> DataSpec | None:
+    """The data spec a run recorded (spec.json), without its mixture; None when it has none."""
+    try:
+        return DataSpec.from_dict(json.loads(RunFiles(Path(run_dir)).spec.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def latest_samples(run_dir: str | Path) -> tuple[int | None, np.ndarray | None]:
@@ -116,6 +146,14 @@ def run_config(run_dir: str | Path) -> dict[str, Any]:
         return json.loads(RunFiles(Path(run_dir)).config.read_text())
     except (OSError, ValueError):
         return {}
+
+
+def feature_space(run_dir: str | Path) -> str | None:
+    """Where the run's FD / precision / recall / coverage / Vendi are computed, as its spec.json records it."""
+    try:
+        return json.loads(RunFiles(Path(run_dir)).spec.read_text()).get("feature_space")
+    except (OSError, ValueError):
+        return None
 
 
 @functools.lru_cache(maxsize=32)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from engine.checkpoint import CheckpointError
+from engine.data import DataSpec
 from engine.config import ConfigError, apply_overrides, build_run_config, describe_fields, read_config_file
 from engine.registry import MODELS, data_names, resolve_config
 
@@ -97,15 +98,19 @@ def cmd_evaluate(args) -> int:
     _, metrics = evaluate_model(model, dataset, args.n, seed=args.seed)
     note = "" if "modes" in metrics else "\nmodes / HQ% / reverse KL: n/a (this data set has no known modes)"
     return print_metrics({"run": str(args.run), "step": step, "n": args.n}, metrics, args.json,
-                         f"{cfg.model_name} on {cfg.data.name}, step {step}, {args.n} samples{note}")
+                         f"{cfg.model_name} on {cfg.data.name}, step {step}, {args.n} samples{note}", dataset.spec)
 
 
-def print_metrics(head: dict, metrics: dict, as_json: bool, title: str) -> int:
-    """An evaluation as JSON (non-finite figures as null) or as a title and one line per figure."""
+def print_metrics(head: dict, metrics: dict, as_json: bool, title: str, spec: DataSpec) -> int:
+    """An evaluation as JSON (non-finite figures as null) or as a title and one line per figure, with the
+    feature space of its FD / PRDC / Vendi figures named."""
+    from engine.evaluation import feature_space
+
+    head = {**head, "feature_space": feature_space(spec)}
     if as_json:
         print(json.dumps({k: (None if v != v else v) for k, v in {**head, **metrics}.items()}, indent=2))
         return 0
-    print(title)
+    print(f"{title}\nfeature space of FD / precision / recall / density / coverage / Vendi: {head['feature_space']}")
     for key, value in metrics.items():
         print(f"  {key}: {value:.4g}")
     return 0
@@ -121,7 +126,7 @@ def evaluate_samples(args) -> int:
     dataset = load_dataset(args.data, "train")
     x = check_samples(Path(args.samples), dataset.spec)
     return print_metrics({"samples": str(args.samples), "n": len(x)}, sample_metrics(x, dataset), args.json,
-                         f"{len(x)} samples from {args.samples} against {args.data}")
+                         f"{len(x)} samples from {args.samples} against {args.data}", dataset.spec)
 
 
 def cmd_sample(args) -> int:

@@ -69,8 +69,32 @@ def mixture_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
 
 
 def image_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
-    """Any image set: the moment errors in pixel space (digit sets add the classifier's figures below)."""
-    return moment_metrics(x, data.x.reshape(len(data.x), -1).numpy())
+    """Any image set: the moment errors in pixel space, and where the user supplies Inception weights, FID,
+    precision / recall / density / coverage and Vendi in Inception's pool3 (digit sets use their classifier)."""
+    from engine.metrics.features import inception_path
+
+    moments = moment_metrics(x, data.x.reshape(len(data.x), -1).numpy())
+    path = inception_path()
+    if path is None:
+        return moments
+    from engine.metrics.features import feature_metrics, inception_features
+
+    fake = inception_features(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).view(len(x), *data.spec.shape),
+                              path)
+    return {**moments, **feature_metrics(_reference_inception(data, path), fake, seed=len(x))}
+
+
+_INCEPTION_REFERENCE: dict[tuple, np.ndarray] = {}
+INCEPTION_REFERENCE_IMAGES = 10_000  # TTUR's 10k reference images outside CIFAR's 50k (algorithms.md 1.6)
+
+
+def _reference_inception(data: Dataset, path: Path) -> np.ndarray:
+    from engine.metrics.features import inception_features
+
+    key = (data.spec.name, len(data.x), float(data.x[:64].sum()), str(path))
+    if key not in _INCEPTION_REFERENCE:
+        _INCEPTION_REFERENCE[key] = inception_features(data.x[:INCEPTION_REFERENCE_IMAGES], path)
+    return _INCEPTION_REFERENCE[key]
 
 
 def digit_set_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
@@ -90,6 +114,16 @@ def stacked_set_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
 # the hook a data set names in its spec (DataSpec.metrics) -> its metrics of flat samples against its data
 EVALUATORS = {"vectors": vector_metrics, "mixture": mixture_metrics, "digits": digit_set_metrics,
               "stacked_digits": stacked_set_metrics, "images": image_metrics}
+
+
+def feature_space(spec: DataSpec) -> str:
+    """Where the data set's FD / precision / recall / density / coverage / Vendi figures are computed."""
+    from engine.metrics.digits import FEATURE_SPACES
+    from engine.metrics.features import DATA_SPACE, INCEPTION_SPACE, NO_FEATURES, inception_path
+
+    if spec.kind == "vector":
+        return DATA_SPACE
+    return FEATURE_SPACES.get(spec.metrics) or (INCEPTION_SPACE if inception_path() else NO_FEATURES)
 
 
 def sample_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:

@@ -62,7 +62,10 @@ class RunFiles:
         return build_run_config(MODELS, read_config_file(self.config))
 
     def write_spec(self, spec: DataSpec) -> None:
-        write_atomic(self.spec, json.dumps(spec.to_dict(), indent=2))
+        """The spec, and the feature space the run's FD / PRDC / Vendi figures are computed in (the app names it)."""
+        from engine.evaluation import feature_space
+
+        write_atomic(self.spec, json.dumps({**spec.to_dict(), "feature_space": feature_space(spec)}, indent=2))
 
     def read_spec(self, cfg: RunConfig) -> DataSpec:
         """The data spec the run was built for: from spec.json (a run written before it existed: described

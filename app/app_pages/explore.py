@@ -1,4 +1,5 @@
-"""Explore: one run of vector data: final samples over the true modes, the mode histogram, mode metrics over training."""
+"""Explore: one run: its samples (over the true modes, or image grids by step), the mode histogram, its metrics over
+training."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import charts, job_panel, run_data
+from app import charts, image_view, job_panel, run_data
 from engine.config import ConfigError
 from engine.evaluation import draw_samples, noisy_samples
 from engine.metrics.registry import MODE_METRICS
@@ -62,7 +63,7 @@ def noisy_tiles(evals: pd.DataFrame, n_modes: int | None) -> None:
     if "noisy_modes" not in latest:
         return
 
-    job_panel.tile_row(latest, {}, [f"noisy_{name}" for name in MODE_METRICS], n_modes)
+    job_panel.tile_row(latest, {}, [f"noisy_{name}" for name in MODE_METRICS if f"noisy_{name}" in latest], n_modes)
     st.caption(f"First row: the generator mean G(z), the papers' convention; second row: {NOISY}.")
 
 
@@ -111,8 +112,12 @@ def explore(run_dir: Path) -> None:
     st.caption(f"{config.get('model_name', '?')} on {data_name} · seed {config.get('train', {}).get('seed')}{state}")
     _, evals = run_data.read_metrics(run_dir)
     n_modes = run_data.n_modes(evals, run_data.true_means(data_name))
-    job_panel.metric_tiles(evals, data_name, n_modes)
+    job_panel.metric_tiles(evals, data_name, n_modes, run_data.feature_space(run_dir))
     noisy_tiles(evals, n_modes)
+    spec = run_data.run_spec(run_dir)
+    if spec is not None and spec.kind == "image":
+        image_view.render(run_dir, spec, evals)
+        return
     sample_plots(run_dir, data_name, evals)
     if "modes" in evals:
         st.markdown("**Over training**")

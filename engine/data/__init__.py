@@ -27,6 +27,7 @@ class DataSpec:
     mixture: Mixture | None = field(default=None, repr=False)  # known modes, if synthetic
     metrics: str = "vectors"      # the evaluation hook (engine.evaluation.EVALUATORS) this data set asks for
     classes: int | None = None    # labelled data: the number of classes (modes) its labels index
+    shares: tuple[float, ...] | None = None  # each class's share of the training split, where the definition fixes it
 
     @property
     def pixel_shape(self) -> tuple[int, ...]:
@@ -38,13 +39,15 @@ class DataSpec:
         """JSON-able, without the mixture (describe the data set again to get it back: it is its definition,
         not its points)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "mixture"}
-        return {**out, "shape": list(self.shape), "has_mixture": self.mixture is not None}
+        shares = list(self.shares) if self.shares is not None else None
+        return {**out, "shape": list(self.shape), "shares": shares, "has_mixture": self.mixture is not None}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], mixture: Mixture | None = None) -> DataSpec:
         names = {f.name for f in dataclasses.fields(cls)} - {"mixture"}
         values = {k: v for k, v in raw.items() if k in names}
-        return cls(**{**values, "shape": tuple(values["shape"])}, mixture=mixture)
+        shares = tuple(values["shares"]) if values.get("shares") is not None else None
+        return cls(**{**values, "shape": tuple(values["shape"]), "shares": shares}, mixture=mixture)
 
 
 @dataclass

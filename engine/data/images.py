@@ -9,6 +9,8 @@ says where to put the files and which offline set to use. Nothing is ever substi
 
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 import gzip
 import hashlib
@@ -243,7 +245,9 @@ class ImbalancedSource:
     fields = ("source", "imbalance", "minority_share", "seed", "image_size")
 
     def describe(self, cfg) -> DataSpec:
-        return image_spec("imbalanced_mnist", 1, cfg.image_size or 28, "digits", 10)
+        kept = [cfg.minority_share if digit < cfg.imbalance else 1.0 for digit in range(10)]
+        shares = tuple(k / sum(kept) for k in kept)
+        return dataclasses.replace(image_spec("imbalanced_mnist", 1, cfg.image_size or 28, "digits", 10), shares=shares)
 
     def load(self, cfg, split: str) -> Dataset:
         check_split(split)

@@ -2,8 +2,9 @@
 
 MNIST: modes = digits that are the classifier's argmax for at least one sample; KL(mean softmax over the
 samples || mean softmax over real images). Stacked MNIST: each channel classified, mode = the digit triple;
-KL(histogram of triples || uniform over 1,000). The real images are the training split's (at most
-REFERENCE_IMAGES of them): for imbalanced_mnist that is the imbalanced distribution the model was fitted to.
+KL(histogram of triples || uniform over 1,000). Frechet distance, precision / recall / density / coverage and
+the Vendi score are computed on the classifier's features (FEATURE_SPACES). The real images are the training
+split's (at most REFERENCE_IMAGES of them): for imbalanced_mnist that is the imbalanced distribution the model was fitted to.
 """
 
 from __future__ import annotations
@@ -11,16 +12,22 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine.data import Dataset
-from engine.metrics.classifier import classify
-from engine.metrics.coverage import prdc_metrics
+from engine.data import Dataset, DataSpec
+from engine.metrics.classifier import FEATURE_SPACE, classify
+from engine.metrics.features import feature_metrics
 
 REFERENCE_IMAGES = 10_000
 STACKED_SAMPLES = 26_000  # VEEGAN / PacGAN's sample count for Stacked MNIST
 
 
-def as_images(x: np.ndarray, data: Dataset) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).view(len(x), *data.spec.shape)
+# the feature space of each hook's FD / PRDC / Vendi figures, named beside them
+FEATURE_SPACES = {"digits": FEATURE_SPACE,
+                  "stacked_digits": "digit-classifier features of the three channels side by side (3 x 128-D)"}
+
+
+def as_images(x: np.ndarray, data: Dataset | DataSpec) -> torch.Tensor:
+    spec = data.spec if isinstance(data, Dataset) else data
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).view(len(x), *spec.shape)
 
 
 def kl_divergence(p: np.ndarray, q: np.ndarray) -> float:
@@ -49,12 +56,12 @@ def reference_outputs(data: Dataset) -> tuple[torch.Tensor, np.ndarray]:
 
 def digit_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
     """One-channel digits: modes (of 10), KL(mean softmax of samples || of real images), and precision / recall /
-    density / coverage in the classifier's feature space."""
+    density / coverage, Frechet distance and Vendi score in the classifier's feature space."""
     probs, features = channel_outputs(as_images(x, data))
     real_probs, real_features = reference_outputs(data)
     kl = kl_divergence(probs[0].mean(0).double().numpy(), real_probs[0].mean(0).double().numpy())
     return {"modes": float(len(torch.unique(probs[0].argmax(1)))), "reverse_kl": kl, "n_modes": 10.0,
-            **prdc_metrics(real_features, features, seed=len(x))}
+            **feature_metrics(real_features, features, seed=len(x))}
 
 
 def stacked_triples(probs: torch.Tensor) -> np.ndarray:
@@ -65,9 +72,20 @@ def stacked_triples(probs: torch.Tensor) -> np.ndarray:
 
 def stacked_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
     """Stacked MNIST: modes (of 1,000), KL(histogram of triples || uniform), and precision / recall / density /
-    coverage in the feature space of the three channels' classifier features."""
+    coverage, Frechet distance and Vendi score in the three channels' classifier features side by side."""
     probs, features = channel_outputs(as_images(x, data))
     counts = np.bincount(stacked_triples(probs), minlength=1000)
     kl = kl_divergence(counts / counts.sum(), np.full(1000, 1 / 1000))
     return {"modes": float((counts > 0).sum()), "reverse_kl": kl, "n_modes": 1000.0,
-            **prdc_metrics(reference_outputs(data)[1], features, seed=len(x))}
+            **feature_metrics(reference_outputs(data)[1], features, seed=len(x))}
+
+
+def mode_histogram(x: np.ndarray, spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(samples per mode, expected share per mode) of flat digit samples: 10 digits, or Stacked MNIST's 1,000
+    triples (100 x red + 10 x green + blue). Expected: the training split's class shares where the data set's
+    definition fixes them (imbalanced_mnist), else uniform."""
+    probs, _ = channel_outputs(as_images(x, spec))
+    if spec.metrics == "stacked_digits":
+        return np.bincount(stacked_triples(probs), minlength=1000), np.full(1000, 1 / 1000)
+    expected = np.asarray(spec.shares, dtype=float) if spec.shares else np.full(10, 1 / 10)
+    return np.bincount(probs[0].argmax(1).numpy(), minlength=10), expected

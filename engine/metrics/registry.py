@@ -56,13 +56,19 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("std_error", "std error", "std error", "", 3, "minimize",
            "distance between the samples' per-dimension std and the training data's"),
     Metric("precision", "precision", "precision", "", 3, "maximize",
-           "share of samples inside the k-NN ball of some real point (PRDC, k = 5, data space)"),
+           "share of samples inside the k-NN ball of some real point (PRDC, k = 5, in the data set's feature space)"),
     Metric("recall", "recall", "recall", "", 3, "maximize",
-           "share of real points inside the k-NN ball of some sample (PRDC, k = 5, data space)"),
+           "share of real points inside the k-NN ball of some sample (PRDC, k = 5, in the data set's feature space)"),
     Metric("density", "density", "density", "", 3, "maximize",
-           "mean number of real k-NN balls a sample falls in, over k (PRDC, data space; 1 for matching data)"),
+           "mean number of real k-NN balls a sample falls in, over k (PRDC, feature space; 1 for matching data)"),
     Metric("coverage", "coverage", "coverage", "", 3, "maximize",
-           "share of real points with a sample inside their k-NN ball (PRDC, k = 5, data space): needs no modes"),
+           "share of real points with a sample inside their k-NN ball (PRDC, k = 5, feature space): needs no modes"),
+    Metric("fd", "Frechet distance", "FD", "", 2, "minimize",
+           "Frechet distance between Gaussians fitted to real and generated features (FID where the feature space "
+           "is Inception's); 0 for matching sets"),
+    Metric("vendi", "Vendi score", "Vendi", "", 2, "maximize",
+           "effective number of distinct samples: exp(entropy) of the cosine-kernel eigenvalues of their features "
+           "(Friedman & Dieng 2023)"),
     Metric("n_modes", "modes in the data", "data modes", "", 0, "maximize",
            "the number of components of the data's mixture (a property of the data)", objective=False),
 )}

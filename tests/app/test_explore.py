@@ -140,3 +140,42 @@ def test_unknown_run_in_the_url_falls_back_to_the_newest(home):
     assert at.selectbox(key="explore_run").value == "gan-ring8-b"
     at = open_explore("../../etc")  # keys come from URLs: nothing outside var/ is opened
     assert at.selectbox(key="explore_run").value == "gan-ring8-b"
+
+
+def train_images(home: Path, method: str, data: list[str], job_id: str, steps: int = 20) -> Path:
+    run_dir = home / "var" / "runs" / job_id
+    done = run_engine("train", "--model", method, *data, "--steps", str(steps), "--set", f"train.eval_every={steps // 2}",
+                      "--set", "train.threads=1", "--set", "model.conv_width=8", "--set", "train.eval_samples=300",
+                      "--no-mlflow", "--out", str(run_dir))
+    assert done.returncode == 0, done.stderr
+    return run_dir
+
+
+def test_an_image_run_shows_its_grids_by_step_and_ten_digit_bars(home):
+    run_dir = train_images(home, "gan", ["--data", "mnist5k"], "gan-mnist5k-a")
+    at = open_explore()
+    slider = at.select_slider(key="explore_step")
+    assert list(slider.options) == ["10", "20"] and slider.value == 20
+    assert "digit-classifier features" in texts(at.caption)  # the feature space is named beside FD / coverage
+    assert [m.label for m in at.metric] == ["Modes captured", "Reverse KL", "Frechet distance", "Coverage"]
+    histogram, curves = figures(at)
+    shares, expected = bars(histogram)
+    assert len(shares) == 10 and np.allclose(expected, 0.1) and np.isclose(shares.sum(), 1.0)
+    assert at.metric[0].value == f"{(shares > 0).sum()} / 10"  # the checkpoint's samples are the evaluation's
+    assert [t["xaxis"] for t in curves["data"]] == ["x", "x2", "x3", "x4"]  # modes, KL, FD, coverage over steps
+    (run_dir / "checkpoint.pt").unlink()  # without a checkpoint the kept images still give the histogram
+    at = open_explore()
+    assert "kept images" in figures(at)[0]["layout"]["title"]["text"]
+
+
+def test_a_stacked_run_maps_its_thousand_modes_ten_by_hundred(home):
+    train_images(home, "gan", ["--data", "stacked_mnist", "--set", "data.source=mnist5k", "--set",
+                               "data.n_train=500"], "gan-stacked-a", steps=10)
+    heatmap = figures(open_explore())[0]
+    assert heatmap["data"][0]["type"] == "heatmap"
+    ratio = np.asarray(heatmap["data"][0]["z"], dtype=float) if not isinstance(heatmap["data"][0]["z"], dict) \
+        else values(heatmap["data"][0]["z"]).reshape(10, 100)
+    assert ratio.shape == (10, 100) and np.isclose(ratio.mean(), 1.0)  # shares over the uniform 1/1000
+    counts = heatmap["data"][0]["customdata"]
+    counts = values(counts) if isinstance(counts, dict) else np.asarray(counts)
+    assert counts.sum() == 300  # every sample the run's evaluation draws, from its checkpoint
