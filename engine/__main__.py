@@ -17,6 +17,7 @@ from engine.config import ConfigError, apply_overrides, build_run_config, descri
 from engine.registry import MODELS, data_names, resolve_config
 
 EXIT_BAD_INPUT = 2
+SPEED_SUITES = ("speed", "speed-presgan-official")
 
 
 def cmd_list(args) -> int:
@@ -147,7 +148,7 @@ def cmd_sample(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from engine.bench import SUITES, report_table, run_suite, speed_table, write_report
+    from engine.bench import SUITES, official_presgan_table, report_table, run_suite, speed_table, write_report
 
     if args.report:
         missing = [root for root in args.report if not Path(root).is_dir()]
@@ -161,15 +162,21 @@ def cmd_bench(args) -> int:
         write_report(table, args.out)
         return 0
     if not args.suite:
-        raise ConfigError("--suite is required (synthetic or speed) unless --report is given")
-    if args.suite not in (*SUITES, "speed"):
-        raise ConfigError(f"--suite {args.suite} must be one of {', '.join(SUITES)}, speed")
+        raise ConfigError(f"--suite is required ({', '.join(SPEED_SUITES + tuple(SUITES))}) unless --report is given")
+    if args.suite not in (*SUITES, *SPEED_SUITES):
+        raise ConfigError(f"--suite {args.suite} must be one of {', '.join(SUITES)}, {', '.join(SPEED_SUITES)}")
+    if args.suite == "speed-presgan-official":
+        table = official_presgan_table(threads=args.threads or 2, iterations=args.iterations or 10)
+        print(table)
+        write_report(table, args.out)
+        return 0
     models = args.models.split(",") if args.models else list(MODELS)
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ConfigError(f"--models {unknown[0]} is not a registered model ({', '.join(MODELS)})")
     if args.suite == "speed":
-        table = speed_table(models, threads=args.threads, dataset=(args.datasets or "ring8").split(",")[0])
+        table = speed_table(models, threads=args.threads or 1, dataset=(args.datasets or "ring8").split(",")[0],
+                            iterations=args.iterations or 200)
         print(table)
         write_report(table, args.out)
         return 0
@@ -242,7 +249,9 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_train_classifier)
 
     s = sub.add_parser("bench", help="benchmark suite, printed as a Markdown table")
-    s.add_argument("--suite", help="synthetic (train and evaluate) or speed (ms per iteration)")
+    s.add_argument("--suite", help="synthetic or images (train and evaluate), speed (ms per iteration; --datasets "
+                                   "mnist5k for 28-px DCGAN networks) or speed-presgan-official (PresGAN at the "
+                                   "official code's settings, 32 and 64 px, beside its measured times)")
     s.add_argument("--report", action="append", metavar="DIR",
                    help="print the table of the finished runs under DIR (var/bench/...) instead of training")
     s.add_argument("--models", help="comma-separated (default: every registered model)")
@@ -252,7 +261,8 @@ def parser() -> argparse.ArgumentParser:
                    help="seeds FIRST .. FIRST+SEEDS-1, to split a suite over workers or machines (see --report)")
     s.add_argument("--steps", type=int, default=20_000)
     s.add_argument("--set", action="append", metavar="KEY=VALUE")
-    s.add_argument("--threads", type=int, default=1, help="torch threads for --suite speed")
+    s.add_argument("--iterations", type=int, help="steps per timing of a speed suite (speed: 200, official: 10)")
+    s.add_argument("--threads", type=int, help="torch threads of a speed suite (speed: 1, speed-presgan-official: 2)")
     s.add_argument("--out")
     s.add_argument("--no-mlflow", action="store_true")
     s.set_defaults(func=cmd_bench)

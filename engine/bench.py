@@ -14,9 +14,12 @@ import torch
 
 from engine.paths import REPO_ROOT, var_dir
 from engine.data.synthetic import MIXTURES
+from engine.metrics.registry import describe
 from engine.registry import MODELS, load_dataset, preset_sections, resolve_config  # the registry imports torch
 
-SUITES = {"synthetic": ("ring8", "grid25", "hd1200")}
+SUITES = {"synthetic": ("ring8", "grid25", "hd1200"), "images": ("stacked_mnist",)}
+# settings a suite adds before the user's --set: the image suite builds Stacked MNIST from the 5,000 shipped digits
+SUITE_SETS = {"images": ["data.source=mnist5k"]}
 PUBLISHED = REPO_ROOT / "assets" / "published.json"
 TRUE_SAMPLE_SEED = 10_000  # draws of the reference row, apart from the training set's seed
 
@@ -38,7 +41,7 @@ def run_suite(suite: str, models: list[str], seeds: int, steps: int, overrides: 
             for seed in range(first_seed, first_seed + seeds):
                 loop = [f"train.{k}={v}" for k, v in (("steps", steps), ("seed", seed), ("eval_every", steps),
                                                       ("checkpoint_every", steps), ("threads", 2))]
-                cfg = resolve_config(model, dataset, [*loop, *overrides])
+                cfg = resolve_config(model, dataset, [*loop, *SUITE_SETS.get(suite, []), *overrides])
                 run_dir = root / f"{model}-{dataset}-s{seed}"
                 code = train(cfg, run_dir, use_mlflow=use_mlflow).code
                 result, wall = _read_run(run_dir)
@@ -47,34 +50,80 @@ def run_suite(suite: str, models: list[str], seeds: int, steps: int, overrides: 
     return report_table(run_dirs) + f"\n{seeds} seeds each; runs in {root}\n"
 
 
+# the figures a table reports per evaluation hook, and the noisy ones beside them (the first two)
+TABLE_FIGURES = {"mixture": ("modes", "hq_pct", "reverse_kl"), "digits": ("modes", "reverse_kl", "fd", "coverage"),
+                 "stacked_digits": ("modes", "reverse_kl", "fd", "coverage")}
+
+
 def report_table(run_dirs: list[Path]) -> str:
     """The Markdown table of finished bench runs (directories holding config.json, status.json and, once
-    evaluated, eval.json), one row per (method, data set, steps) in order of first appearance."""
+    evaluated, eval.json), one row per (method, data set, steps) in order of first appearance; the columns are
+    the figures of the first run's data (mixtures: modes / HQ % / KL; digit sets: modes / KL / FD / coverage)."""
     published = json.loads(PUBLISHED.read_text())
     groups: dict[tuple, list[tuple[dict, float]]] = {}
-    eval_sizes: dict[str, int] = {}
+    data_configs: dict[str, tuple[dict, int]] = {}
+    hook = "mixture"
     for run_dir in run_dirs:
         config = json.loads((Path(run_dir) / "config.json").read_text())
         key = (config["model_name"], config["data"]["name"], config["train"]["steps"])
         groups.setdefault(key, []).append(_read_run(Path(run_dir)))
-        eval_sizes.setdefault(config["data"]["name"], config["train"]["eval_samples"])
-    header = ("| method | dataset | steps | modes | HQ % | reverse KL | noisy modes / HQ % | published modes / HQ % "
-              "| wall s per run | runs evaluated |\n|---|---|---|---|---|---|---|---|---|---|")
+        data_configs.setdefault(config["data"]["name"], (config["data"], config["train"]["eval_samples"]))
+        if len(groups) == 1 and len(groups[key]) == 1:
+            hook = _hook(Path(run_dir), config)
+    figures = TABLE_FIGURES.get(hook, TABLE_FIGURES["mixture"])
+    columns = [describe(name).column for name in figures]
+    header = (f"| method | dataset | steps | {' | '.join(columns)} | noisy {' / '.join(columns[:2])} "
+              f"| published {' / '.join(columns[:2])} | wall s per run | runs evaluated |\n"
+              + "|---" * (len(figures) + 7) + "|")
     rows = [_row(model, dataset, steps, [r for r, _ in runs], [w for _, w in runs],
-                 published.get(model, {}).get(dataset)) for (model, dataset, steps), runs in groups.items()]
-    rows += [_data_row(name, n) for name, n in eval_sizes.items() if name in MIXTURES]
-    return header + "\n" + "\n".join(rows) + "\n"
+                 published.get(model, {}).get(dataset), figures) for (model, dataset, steps), runs in groups.items()]
+    rows += [_data_row(data, n, figures) for data, n in data_configs.values()
+             if data["name"] in MIXTURES or hook in TRUE_IMAGE_HOOKS]
+    space = f"\nFD and coverage in {_feature_space(run_dirs[0])}\n" if "fd" in figures and run_dirs else ""
+    return header + "\n" + "\n".join(rows) + "\n" + space
 
 
-def _data_row(dataset: str, n: int, draws: int = 3) -> str:
+TRUE_IMAGE_HOOKS = ("digits", "stacked_digits")
+
+
+def _hook(run_dir: Path, config: dict) -> str:
+    """The run's evaluation hook, from its spec.json (described again for runs without one)."""
+    try:
+        return json.loads((run_dir / "spec.json").read_text())["metrics"]
+    except (OSError, ValueError, KeyError):
+        from engine.config import DataConfig
+        from engine.registry import describe_data
+
+        return describe_data(DataConfig(**config["data"])).metrics
+
+
+def _feature_space(run_dir: Path) -> str:
+    try:
+        return json.loads((Path(run_dir) / "spec.json").read_text()).get("feature_space", "?")
+    except (OSError, ValueError):
+        return "?"
+
+
+def _data_row(data: dict, n: int, figures: tuple[str, ...], draws: int = 3) -> str:
     """The metrics of `draws` sets of n true samples: the most a model that matches the data can score (a
-    generator narrower than the data can score more HQ)."""
+    generator narrower than the data can score more HQ). Image sets: n test-split images (Stacked MNIST's
+    triples drawn afresh per draw) scored against the training split as a model's samples are."""
+    from engine.config import DataConfig
+    from engine.evaluation import sample_metrics
     from engine.metrics.modes import mode_metrics
 
-    mixture = MIXTURES[dataset]()
-    results = [mode_metrics(mixture.sample(n, seed=TRUE_SAMPLE_SEED + i)[0], mixture) for i in range(draws)]
-    cols = [_mean_std([r[k] for r in results]) for k in ("modes", "hq_pct", "reverse_kl")]
-    return f"| true samples | {dataset} | - | {' | '.join(cols)} | - | - | - | {draws} draws of {n} |"
+    if data["name"] in MIXTURES:
+        mixture = MIXTURES[data["name"]]()
+        results = [mode_metrics(mixture.sample(n, seed=TRUE_SAMPLE_SEED + i)[0], mixture) for i in range(draws)]
+    else:
+        train = load_dataset(DataConfig(**data))
+        results = []
+        for i in range(draws):
+            test = load_dataset(DataConfig(**{**data, "n_test": n, "seed": TRUE_SAMPLE_SEED + i}), "test")
+            results.append(sample_metrics(test.x[:n].reshape(min(n, len(test.x)), -1).numpy(), train))
+        n = min(n, len(test.x))
+    cols = [_mean_std([r.get(k) for r in results]) for k in figures]
+    return f"| true samples | {data['name']} | - | {' | '.join(cols)} | - | - | - | {draws} draws of {n} |"
 
 
 def _read_run(run_dir: Path) -> tuple[dict, float]:
@@ -86,7 +135,8 @@ def _read_run(run_dir: Path) -> tuple[dict, float]:
 
 
 def _short(result: dict) -> str:
-    return ", ".join(f"{k} {result[k]}" for k in ("modes", "hq_pct", "reverse_kl") if k in result) or "no evaluation"
+    shown = ("modes", "hq_pct", "reverse_kl", "fd")
+    return ", ".join(f"{k} {result[k]:.4g}" for k in shown if result.get(k) is not None) or "no evaluation"
 
 
 def _mean_std(values: list) -> str:
@@ -97,17 +147,20 @@ def _mean_std(values: list) -> str:
     return f"{statistics.mean(values):.2f} ± {spread:.2f}"
 
 
-def _noisy(results: list[dict]) -> str:
-    """Mean modes / HQ % of the noisy samples G(z) + sigma * eps, for models with an observation model."""
-    noisy = [r for r in results if "noisy_modes" in r]
+def _noisy(results: list[dict], figures: tuple[str, ...]) -> str:
+    """Mean of the first two figures on the noisy samples G(z) + sigma * eps, for models with an observation
+    model."""
+    keys = [f"noisy_{name}" for name in figures[:2]]
+    noisy = [r for r in results if all(k in r for k in keys)]
     if not noisy:
         return "-"
-    return " / ".join(f"{statistics.mean(r[k] for r in noisy):.1f}" for k in ("noisy_modes", "noisy_hq_pct"))
+    return " / ".join(f"{statistics.mean(r[k] for r in noisy):.1f}" for k in keys)
 
 
-def _row(model, dataset, steps, results, walls, published) -> str:
-    cols = [_mean_std([r.get(k) for r in results]) for k in ("modes", "hq_pct", "reverse_kl")] + [_noisy(results)]
-    ref = f"{published['modes']} / {published['hq_pct']} ({published['source']})" if published else "-"
+def _row(model, dataset, steps, results, walls, published, figures) -> str:
+    cols = [_mean_std([r.get(k) for r in results]) for k in figures] + [_noisy(results, figures)]
+    shown = [str(published[k]) for k in figures[:2] if k in (published or {})]
+    ref = f"{' / '.join(shown)} ({published['source']})" if shown else "-"
     finite = [w for w in walls if math.isfinite(w)]
     wall = f"{statistics.mean(finite):.0f}" if finite else "n/a"
     done = sum(1 for r in results if r)
@@ -138,26 +191,63 @@ def speed_table(models: list[str], iterations: int = 200, repeats: int = 3, thre
     the method's own cost over a GAN step on its generator and discriminator, as the issue's anchor (the
     official PresGAN code against its own DCGAN) measures it. Networks only one method has (encoders, code
     discriminators) count as the method's cost. The median of `repeats` timings of `iterations` steps each
-    after 20 warm-up steps, the method and its GAN timed alternately in one process.
+    after warm-up steps, the method and its GAN timed alternately in one process. On an image set (mnist5k:
+    28-px DCGAN networks) the preset is the image preset.
     """
     torch.set_num_threads(threads)
-    data = load_dataset(dataset)  # the default 60,000 training points, data seed 0
+    data = load_dataset(dataset)  # the default training set, data seed 0
     rows = [(name, name, {}) for name in models]
-    rows += [variant for variant in SPEED_VARIANTS if variant[1] in models]
+    rows += [variant for variant in SPEED_VARIANTS if variant[1] in models and data.spec.kind == "vector"]
     lines = []
     for label, name, extra in rows:
-        cls = MODELS[name]
-        config = dataclasses.replace(cls.Config(), **{**preset_sections(name, dataset)["model"], **extra})
-        gan_config, shared = same_network_gan(config)
-        method_ms, gan_ms = _time_alternately([(cls, config), (MODELS["gan"], gan_config)], data, iterations,
-                                              repeats)
-        nets = ", ".join(f"{k} {v}" for k, v in shared.items() if not k.startswith(("lr", "beta")))
-        lines.append(f"| {label} | {method_ms:.2f} | {gan_ms:.2f} | {method_ms / gan_ms:.2f}x | {nets} |")
+        config = dataclasses.replace(MODELS[name].Config(), **{**preset_sections(name, dataset)["model"], **extra})
+        lines.append(_speed_row(label, name, config, data, iterations, repeats))
         echo(lines[-1])
-    return ("| method | ms per iteration | GAN on the same networks, ms | ratio | shared settings |\n"
-            "|---|---|---|---|---|\n" + "\n".join(lines)
+    return (SPEED_HEADER + "\n".join(lines)
             + f"\n\n{dataset} with each method's preset, {threads} torch thread(s), median of {repeats} x "
               f"{iterations} steps\n")
+
+
+SPEED_HEADER = ("| method | ms per iteration | GAN on the same networks, ms | ratio | shared settings |\n"
+                "|---|---|---|---|---|\n")
+# the official adjidieng/PresGANs code on this kind of machine, 2 threads (issue 11): (DCGAN, PresGAN) ms per iteration
+OFFICIAL_PRESGAN_MS = {32: ("169-184", "732-756"), 64: ("960-982", "3,656-3,829")}
+# the released code's settings: batch 64, nz 100, ngf = ndf = 64, one channel, HMC 2 burn-in + 2 samples x 5
+# leapfrog steps with the prior-only leapfrog gradient (hmc_gradient=prior); PresGAN's defaults are these
+OFFICIAL_PRESGAN = {"batch_size": 64, "latent_dim": 100, "conv_width": 64, "hmc_burn_in": 2, "hmc_num_samples": 2,
+                    "hmc_leapfrog_steps": 5, "hmc_gradient": "prior"}
+
+
+def official_presgan_table(sizes: tuple[int, ...] = (32, 64), iterations: int = 10, repeats: int = 3,
+                           threads: int = 2, echo=lambda line: print(line, flush=True)) -> str:
+    """PresGAN and its DCGAN at the official code's settings on one-channel MNIST digits (mnist5k) at 32 and 64
+    px, beside the official code's measured ms per iteration."""
+    from engine.config import DataConfig
+
+    torch.set_num_threads(threads)
+    lines = []
+    for size in sizes:
+        data = load_dataset(DataConfig(name="mnist5k", image_size=size))
+        config = dataclasses.replace(MODELS["presgan"].Config(), **OFFICIAL_PRESGAN)
+        dcgan, presgan = OFFICIAL_PRESGAN_MS[size]
+        row = _speed_row(f"presgan, official settings, {size} px", "presgan", config, data, iterations, repeats)
+        lines.append(f"{row} {presgan} | {dcgan} |")
+        echo(lines[-1])
+    return ("| variant | ms per iteration | DCGAN on the same networks, ms | ratio | shared settings "
+            "| official PresGAN ms | official DCGAN ms |\n|---|---|---|---|---|---|---|\n" + "\n".join(lines)
+            + f"\n\n{threads} torch threads, median of {repeats} x {iterations} steps\n")
+
+
+MLP_FIELDS = ("g_hidden", "g_depth", "d_hidden", "d_depth", "activation")
+
+
+def _speed_row(label: str, name: str, config, data, iterations: int, repeats: int) -> str:
+    gan_config, shared = same_network_gan(config)
+    method_ms, gan_ms = _time_alternately([(MODELS[name], config), (MODELS["gan"], gan_config)], data, iterations,
+                                          repeats)
+    mlp_only = MLP_FIELDS if data.spec.kind == "image" else ()  # image networks are DCGANs of conv_width
+    nets = ", ".join(f"{k} {v}" for k, v in shared.items() if not k.startswith(("lr", "beta")) and k not in mlp_only)
+    return f"| {label} | {method_ms:.2f} | {gan_ms:.2f} | {method_ms / gan_ms:.2f}x | {nets} |"
 
 
 def same_network_gan(config) -> tuple:
@@ -182,7 +272,7 @@ def _time_alternately(builds, data, iterations: int, repeats: int) -> list[float
                 model.train_step(data.x[torch.randint(len(data.x), (model.config.batch_size,), generator=batches)])
             return (time.perf_counter() - start) / n * 1000
 
-        steps(20)
+        steps(min(20, iterations))
         timed.append((steps, []))
     for _ in range(repeats):
         for steps, results in timed:

@@ -11,6 +11,8 @@ MLP head of a joint discriminator; `width` (DCGAN's ngf / ndf) to convolutions.
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 
 import torch
@@ -21,6 +23,23 @@ from engine.data import DataSpec
 
 ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "tanh": nn.Tanh, "elu": nn.ELU}
 IMAGE_SIZES = {28: 7, 32: 4, 64: 4}  # image side -> side of the smallest feature map
+
+
+# VEEGAN's Stacked-MNIST setting as PacGAN re-ran it (algorithms.md 2.3: DCGAN gf = df = 64, z 100, batch 64,
+# Adam 2e-4, beta1 0.5); PresGAN's official defaults are the same numbers (algorithms.md 3.5)
+DCGAN_SETTING = {"latent_dim": 100, "batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4, "lr_e": 2e-4, "beta1": 0.5,
+                 "conv_width": 64}
+IMAGE_SETS = ("mnist", "mnist5k", "imbalanced_mnist", "stacked_mnist", "cifar10")
+STACKED_EVAL_SAMPLES = 26_000  # VEEGAN / PacGAN's Stacked-MNIST sample count
+
+
+def image_presets(config: type, **extra) -> dict[str, dict]:
+    """Presets of every image set: DCGAN_SETTING (the fields `config` has) and the method's `extra` fields;
+    Stacked MNIST is evaluated on the papers' 26,000 samples."""
+    names = {f.name for f in dataclasses.fields(config)}
+    base = {**{k: v for k, v in DCGAN_SETTING.items() if k in names}, **extra}
+    return {name: {**base, **({"train.eval_samples": STACKED_EVAL_SAMPLES} if name == "stacked_mnist" else {})}
+            for name in IMAGE_SETS}
 
 
 def conv_width_param() -> int:

@@ -91,6 +91,8 @@ class AlphaGAN(GenerativeModel):
         "grid25": {"recon_weight": 5.0, "lr_g": 3e-3, "lr_d": 4e-3, "latent_dim": 2},
         # the synthetic bench's hd1200 row (6 / 8 / 2 modes, seeds 0-2) ran the defaults on the per-dimension mean
         "hd1200": {"recon_weight": 1.0 / 1200},
+        # images: the DCGAN setting every image method shares here (alpha-GAN's own image settings are lost)
+        **nets.image_presets(AlphaGANConfig),
     }
 
     def __init__(self, config: AlphaGANConfig, spec: DataSpec):

@@ -105,6 +105,8 @@ class BMSVAEGAN(GenerativeModel):
         # reconstruction); recon 10 on the per-dimension mean (10 / 1200 on the sum), beta 1 covered all 10 modes
         # at 97 % HQ
         "hd1200": {"recon_weight": 10.0 / 1200, "adv_weight": 1.0},
+        # images: the DCGAN setting every image method shares here (BMS's own image settings are lost)
+        **nets.image_presets(BMSVAEGANConfig),
     }
 
     def __init__(self, config: BMSVAEGANConfig, spec: DataSpec):

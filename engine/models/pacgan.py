@@ -73,6 +73,8 @@ class PacGAN(GenerativeModel):
     PRESETS = {
         "ring8": {"latent_dim": 2},   # PacGAN config num_zdim = 2 (Table 1 setting)
         "grid25": {"latent_dim": 2},  # PacGAN config num_zdim = 2 (Table 1 setting)
+        # images: PacDCGAN2 of PacGAN Table 2: VEEGAN's Stacked-MNIST setting with pack 2
+        **nets.image_presets(PacGANConfig, pack=2),
     }
 
     def __init__(self, config: PacGANConfig, spec: DataSpec):

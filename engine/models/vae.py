@@ -81,6 +81,8 @@ class VAE(GenerativeModel):
         # the plain ELBO collapsed the posterior on ring8 in 2 of 3 seeds at 20k steps (KL -> 0, sigma -> 0.707,
         # 0 modes); with a 5k-step warm-up those two seeds reached 8 modes at 49 % and 62 % HQ (issue 3 note)
         "ring8": {"kl_warmup_steps": 5000},
+        # images: PresGAN's VAE baseline: the same DCGAN decoder and optimiser (official lrE = 2e-4, beta1 0.5)
+        **nets.image_presets(VAEConfig),
     }
 
     def __init__(self, config: VAEConfig, spec: DataSpec):

@@ -61,6 +61,8 @@ class VEEGAN(GenerativeModel):
     PRESETS: ClassVar[dict[str, dict]] = {
         "ring8": {"lr_g": 3e-3, "lr_d": 3e-3, "train.lr_decay_start": 0.5},
         "grid25": {"lr_g": 2e-3, "lr_d": 2e-3, "train.lr_decay_start": 0.5},
+        # images: VEEGAN's image networks are not published (algorithms.md 2.3): its Stacked-MNIST setting's DCGAN
+        **nets.image_presets(VEEGANConfig),
     }
 
     def __init__(self, config: VEEGANConfig, spec: DataSpec):

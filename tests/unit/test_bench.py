@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from engine.bench import run_suite, same_network_gan, speed_table
+from engine.bench import official_presgan_table, run_suite, same_network_gan, speed_table
 from engine.registry import MODELS, preset_sections
 
 
@@ -84,3 +84,23 @@ def test_bench_bad_arguments_are_one_line_errors_naming_them(home, capsys):
     assert "no-such-dir" in capsys.readouterr().err
     assert main(["bench"]) == 2
     assert "--suite" in capsys.readouterr().err
+
+
+def test_image_suite_reports_modes_kl_fd_and_the_true_images_row(home):
+    table = run_suite("images", ["gan"], seeds=1, steps=4, use_mlflow=False, echo=lambda line: None,
+                      overrides=["train.eval_samples=300", "model.conv_width=8", "data.n_train=500"])
+    lines = table.splitlines()
+    assert lines[0].startswith("| method | dataset | steps | modes | KL | FD | coverage |")
+    gan = next(line for line in lines if line.startswith("| gan | stacked_mnist")).split(" | ")
+    assert "99 / 3.4 (VEEGAN Table 2 (DCGAN))" in gan and float(gan[5].split(" ± ")[0]) > 0  # an untrained G: FD > 0
+    true = next(line for line in lines if line.startswith("| true samples | stacked_mnist")).split(" | ")
+    # 300 real stacked images (from mnist5k's test digits) reach about 1000 (1 - e^-0.3) = 259 triples
+    assert 230 < float(true[3].split(" ± ")[0]) <= 300 and true[-1] == "3 draws of 300 |"
+    assert "FD and coverage in digit-classifier features of the three channels" in table
+
+
+def test_official_presgan_variant_times_the_released_settings_beside_the_official_figures():
+    table = official_presgan_table(sizes=(32,), iterations=1, repeats=1, threads=1, echo=lambda line: None)
+    row = next(line for line in table.splitlines() if line.startswith("| presgan, official settings, 32 px"))
+    assert row.endswith("| 732-756 | 169-184 |") and "latent_dim 100" in row and "conv_width 64" in row
+    assert "g_hidden" not in row  # image networks: the MLP widths do not apply
