@@ -160,6 +160,7 @@ class TrainConfig(Section):
     steps: int = param(20_000, range=(1, 10_000_000), help="training iterations (one train_step each)")
     seed: int = param(0, range=(0, 2**31 - 1), help="seed of initialisation and minibatches")
     device: str = param("auto", choices=("auto", "cpu", "cuda", "mps"), help="auto: CUDA, else MPS, else CPU")
+    amp: bool = param(False, help="CUDA only: train under bfloat16 autocast (evaluation stays float32)")
     eval_every: int = param(1_000, range=(1, 10_000_000), help="steps between evaluations")
     eval_samples: int = param(2_500, range=(10, 1_000_000), help="samples per evaluation (VEEGAN: 2,500)")
     checkpoint_every: int = param(1_000, range=(1, 10_000_000), help="steps between checkpoints")

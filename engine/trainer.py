@@ -21,7 +21,7 @@ import torch
 
 from engine.callbacks import Callback, PruneRun, TrainResult
 from engine.checkpoint import load_checkpoint, save_checkpoint
-from engine.config import RunConfig, build_run_config, write_atomic, write_atomic_bytes
+from engine.config import ConfigError, RunConfig, build_run_config, write_atomic, write_atomic_bytes
 from engine.evaluation import evaluate_model
 from engine.data import DataSpec
 from engine.registry import MODELS, describe_data, load_dataset
@@ -132,6 +132,8 @@ class Trainer:
         # job was starting) stops the run at its first step; a stopped run removes its own STOP file
         self.threads = set_threads(cfg.train.threads)
         self.device = pick_device(cfg.train.device)
+        if cfg.train.amp and self.device.type != "cuda":
+            raise ConfigError(f"train.amp=true is bfloat16 autocast on CUDA; this run's device is {self.device.type}")
         self.dataset = load_dataset(cfg.data, "train")
         self.model = build_model(cfg, self.dataset.spec, self.device)
         self.base_lrs = {k: [g["lr"] for g in o.param_groups] for k, o in self.model.optimizers().items()}
@@ -205,7 +207,8 @@ class Trainer:
                     _poison(model)
                 self._set_learning_rates()
                 idx = torch.randint(len(data_x), (cfg.model.batch_size,), generator=self.batches).to(self.device)
-                losses = model.train_step(data_x[idx])
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.train.amp):
+                    losses = model.train_step(data_x[idx])
                 bad = next((k for k, v in losses.items() if not math.isfinite(v)), None)
                 if bad:
                     kept = _checkpoint_step(files)
