@@ -53,9 +53,12 @@ def sample_grid(chosen: pd.DataFrame, labels: list[str]) -> None:
     for start in range(0, len(shown), SAMPLES_PER_ROW):
         for column, (label, row) in zip(st.columns(SAMPLES_PER_ROW), shown[start:start + SAMPLES_PER_ROW]):
             with column:
+                grid_step, grid = run_data.latest_grid(row.run_dir) if row.run_dir else (None, None)
                 step, samples = run_data.latest_samples(row.run_dir) if row.run_dir else (None, None)
                 title = f"{label}<br>step {step:,}" if step is not None else label
-                if samples is None:
+                if grid is not None:  # image runs: their newest sample grid, side by side
+                    st.image(grid, caption=f"{label}, step {grid_step:,}", width="stretch")
+                elif samples is None:
                     st.caption(f"{label}: no samples yet.")
                 elif samples.shape[1] == 2:
                     st.plotly_chart(charts.samples_figure(samples, run_data.true_means(row.dataset), title,

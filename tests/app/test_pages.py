@@ -289,3 +289,21 @@ def test_unknown_job_in_url_is_an_error_not_a_traceback(home):
     at.run()
     assert not at.exception, at.exception
     assert "no-such-job not found" in texts(at.error)
+
+
+def test_runs_page_shows_image_runs_sample_grids_side_by_side(home):
+    from tests.conftest import run_engine
+
+    for seed in (0, 1):
+        done = run_engine("train", "--model", "gan", "--data", "mnist5k", "--steps", "4", "--set", "train.eval_every=4",
+                          "--set", f"train.seed={seed}", "--set", "train.threads=1", "--set", "model.conv_width=8",
+                          "--set", "train.eval_samples=100", "--out", str(home / "var" / "runs" / f"gan-mnist-{seed}"))
+        assert done.returncode == 0, done.stderr
+    at = open_app()
+    at.switch_page(RUNS_PAGE).run()
+    at.session_state["runs_table"] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception, at.exception
+    images = at.get("image")
+    assert len(images) == 2  # one PNG grid per compared run, in place of a scatter
+    assert sorted(image.proto.imgs[0].caption for image in images) == ["gan s0, step 4", "gan s1, step 4"]
