@@ -299,6 +299,7 @@ def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
             "run_dir": run_dir,
         })
     figures = [describe(prefix + name).column for prefix in ("", NOISY) for name in MODE_METRICS]
+    figures += [describe(name).column for name in FEATURE_FIGURES]
     columns = ["run", "method", "dataset", "state", "step", "steps", "seed", *figures, "study", "trial", "kind", "started",
                "run_id", "run_dir"]
     frame = pd.DataFrame(rows, columns=columns)
@@ -319,7 +320,11 @@ def _figures(metrics: dict[str, float]) -> dict[str, float | None]:
         for name in MODE_METRICS:
             value = metrics.get(f"{EVAL_PREFIX}{prefix}{name}")
             out[describe(prefix + name).column] = None if name == "reverse_kl" and modes == 0 else value
+    out.update({describe(name).column: metrics.get(f"{EVAL_PREFIX}{name}") for name in FEATURE_FIGURES})
     return out
+
+
+FEATURE_FIGURES = ("fd", "coverage")  # in the run's feature space (spec.json names it): images and vectors alike
 
 
 def filter_runs(frame: pd.DataFrame, methods: list[str], datasets: list[str]) -> pd.DataFrame:

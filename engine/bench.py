@@ -31,7 +31,7 @@ def run_suite(suite: str, models: list[str], seeds: int, steps: int, overrides: 
 
     Each run keeps its directory under var/bench/<suite>-<time>/, so `report_table` can rebuild the table
     from them if the suite is stopped part way."""
-    from engine.trainer import train
+    from engine.trainer import EXIT_INTERRUPTED, train
 
     # the process id keeps two benches started in the same second apart
     root = var_dir() / "bench" / f"{suite}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
@@ -47,6 +47,8 @@ def run_suite(suite: str, models: list[str], seeds: int, steps: int, overrides: 
                 result, wall = _read_run(run_dir)
                 echo(f"{model} {dataset} seed {seed}: exit {code}, {wall:.0f} s, {_short(result)}")
                 run_dirs.append(run_dir)
+                if code == EXIT_INTERRUPTED:  # SIGTERM or Ctrl-C stops the suite, not only the run in flight
+                    return report_table(run_dirs) + f"\nstopped during {run_dir.name}; runs in {root}\n"
     return report_table(run_dirs) + f"\n{seeds} seeds each; runs in {root}\n"
 
 

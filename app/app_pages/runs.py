@@ -13,6 +13,8 @@ from engine.metrics.registry import label as metric_label
 FIGURES = [describe(prefix + name) for prefix in ("", "noisy_") for name in MODE_METRICS]
 MODE_COLUMNS = [m.column for m in FIGURES[:len(MODE_METRICS)]]
 NOISY_COLUMNS = [m.column for m in FIGURES[len(MODE_METRICS):]]
+FEATURES = [describe(name) for name in run_data.FEATURE_FIGURES]  # FD and coverage, in each run's feature space
+FIGURES += FEATURES
 COLUMNS = {
     "step": st.column_config.NumberColumn(help="last step reached"),
     "steps": st.column_config.NumberColumn(help="steps the run was set up for"),
@@ -88,8 +90,12 @@ def compare(chosen: pd.DataFrame, raw: list[dict], uri: str) -> None:
     st.markdown("**Final metrics**")
     table = chosen.assign(run=labels, id=chosen["run"])
     noisy = [column for column in NOISY_COLUMNS if table[column].notna().any()]  # PresGAN, VAE: G(z) + sigma·eps
-    st.dataframe(table[["run", "dataset", "state", "step", *MODE_COLUMNS, *noisy, "id"]], hide_index=True,
+    features = [m.column for m in FEATURES if table[m.column].notna().any()]
+    st.dataframe(table[["run", "dataset", "state", "step", *MODE_COLUMNS, *noisy, *features, "id"]], hide_index=True,
                  column_config=COLUMNS, placeholder="n/a")
+    spaces = {space for space in map(run_data.feature_space, chosen["run_dir"]) if space} if features else set()
+    if spaces:
+        st.caption("FD and coverage in " + "; ".join(sorted(spaces)) + ".")
     st.plotly_chart(charts.final_metrics_figure(table))
     st.markdown("**Latest samples**")
     sample_grid(chosen, labels)

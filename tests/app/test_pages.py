@@ -307,3 +307,6 @@ def test_runs_page_shows_image_runs_sample_grids_side_by_side(home):
     images = at.get("image")
     assert len(images) == 2  # one PNG grid per compared run, in place of a scatter
     assert sorted(image.proto.imgs[0].caption for image in images) == ["gan s0, step 4", "gan s1, step 4"]
+    compared = at.dataframe[1].value
+    assert (compared["FD"] > 0).all() and compared["coverage"].between(0, 1).all()
+    assert "FD and coverage in digit-classifier features" in texts(at.caption)

@@ -1,4 +1,4 @@
-"""A real browser on the Studies page: launch a 4-trial ring8 GAN study (tiny networks, 120 steps), watch its trials table
+"""A real browser on the Studies page: launch a 3-trial ring8 GAN study (tiny networks, 60 steps), watch its trials table
 fill, open Optuna's figures, follow a trial's link to its run in Explore. Screenshots: test-output/e2e/studies-*.png.
 """
 
@@ -28,11 +28,11 @@ def test_launch_watch_plot_and_explore_a_study(app_url: str):
             expect(page.get_by_role("heading", name="Studies")).to_be_visible(timeout=90 * MS)
             expect(page.get_by_text("No studies yet")).to_be_visible(timeout=30 * MS)
 
-            # 1. a custom search over lr_g, 4 trials of 120 steps, one worker, tiny networks
+            # 1. a custom search over lr_g, 3 trials of 60 steps, one worker, tiny networks
             pick(page, "Search", "custom ranges")
             page.get_by_text("lr_g (log)").click()
-            page.get_by_label("trials", exact=True).fill("4")
-            page.get_by_label("steps per trial", exact=True).fill("120")
+            page.get_by_label("trials", exact=True).fill("3")
+            page.get_by_label("steps per trial", exact=True).fill("60")
             page.get_by_label("Extra settings", exact=True).fill(TINY)
             page.get_by_label("Study name", exact=True).fill("browser-study")
             page.get_by_label("Study name", exact=True).press("Enter")
@@ -45,9 +45,9 @@ def test_launch_watch_plot_and_explore_a_study(app_url: str):
             expect(page.locator("td[role=gridcell]", has_text="complete").first).to_be_attached(timeout=180 * MS)
             page.wait_for_timeout(1000)
             page.screenshot(path=SHOTS / "studies-02-live.png", full_page=True)
-            expect(page.get_by_test_id("stProgress").get_by_text("4 of 4 trials finished")).to_be_visible(timeout=240 * MS)
+            expect(page.get_by_test_id("stProgress").get_by_text("3 of 3 trials finished")).to_be_visible(timeout=240 * MS)
             expect(page.get_by_text("No worker running.")).to_be_visible(timeout=60 * MS)
-            expect(page.locator("td[role=gridcell]", has_text="complete")).to_have_count(4, timeout=30 * MS)
+            expect(page.locator("td[role=gridcell]", has_text="complete")).to_have_count(3, timeout=30 * MS)
             page.wait_for_timeout(1500)
             page.screenshot(path=SHOTS / "studies-03-finished.png", full_page=True)
 
