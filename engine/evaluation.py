@@ -10,18 +10,19 @@ import torch
 from engine.data import Dataset, DataSpec
 from engine.metrics.coverage import prdc_metrics
 from engine.metrics.modes import mode_metrics
-from engine.models.base import GenerativeModel
+from engine.models.base import GenerativeModel, ObservationModel
 
 
 def draw_samples(model: GenerativeModel, n: int, seed: int) -> np.ndarray:
-    """n samples with their own RNG stream, so evaluation never shifts the training randomness."""
+    """n samples (without observation noise: mean_sample) with their own RNG stream, so evaluation never shifts the
+    training randomness."""
     devices = [model.device] if model.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         was_training = model.training
         model.train(False)
         try:
-            x = model.sample(n)
+            x = model.mean_sample(n)
         finally:
             model.train(was_training)
     return x.detach().float().cpu().numpy().reshape(n, -1)
@@ -29,7 +30,7 @@ def draw_samples(model: GenerativeModel, n: int, seed: int) -> np.ndarray:
 
 def noisy_samples(model: GenerativeModel, x: np.ndarray, seed: int) -> np.ndarray | None:
     """x + sigma * eps for models with a Gaussian observation model (DESIGN.md section 7), else None."""
-    if not hasattr(model, "observation_sigma"):
+    if not isinstance(model, ObservationModel):
         return None
     # sigma has one value per dimension or per pixel (shared over an image's channels): broadcast it per example
     shape = (len(x), *model.spec.shape)

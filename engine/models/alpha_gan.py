@@ -110,9 +110,6 @@ class AlphaGAN(GenerativeModel):
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=c.lr_d, betas=betas)
         self.opt_c = torch.optim.Adam(self.code_discriminator.parameters(), lr=c.lr_d, betas=betas)
 
-    def _noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.config.latent_dim, device=self.device)
-
     def losses(self, x: torch.Tensor, z: torch.Tensor, critics: bool = True) -> dict[str, torch.Tensor]:
         """The four losses of Algorithm 1 on a batch x and prior draws z, as differentiable tensors.
 
@@ -147,7 +144,7 @@ class AlphaGAN(GenerativeModel):
         for r in range(max(c.eg_steps, c.d_steps)):
             # 1. sample z_hat = E(x), z ~ N(0, I), x_rec = G(z_hat), x_p = G(z) (Algorithm 1, top of the loop)
             critics = r < c.d_steps
-            losses = self.losses(x, self._noise(x.shape[0]), critics=critics)
+            losses = self.losses(x, self.prior(x.shape[0]), critics=critics)
             updates = []
             if r < c.eg_steps:
                 # 2. encoder (eqs. 10-11) and 3. generator (eqs. 12-13)
@@ -160,16 +157,8 @@ class AlphaGAN(GenerativeModel):
         return {key: value.item() for key, value in record.items()}
 
     @torch.no_grad()
-    def sample(self, n: int) -> torch.Tensor:
-        return self.generator(self._noise(n))
-
-    @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)
-
-    @torch.no_grad()
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.generator(z)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:

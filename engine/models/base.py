@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -27,9 +27,30 @@ class GenerativeModel(nn.Module):
         """Every update of one iteration on the batch x, in the paper's order."""
         raise NotImplementedError
 
+    @property
+    def latent_dim(self) -> int:
+        """The size of a code z, what prior() draws and decode() reads."""
+        return self.config.latent_dim
+
+    def prior(self, n: int) -> torch.Tensor:
+        """n codes z ~ p(z) = N(0, I), (n, latent_dim)."""
+        return torch.randn(n, self.latent_dim, device=self.device)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The data-space mean of x given codes z, (n, *spec.shape): the generator applied to z."""
+        return self.generator(z)
+
+    @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
-        """n data-space samples, (n, *spec.shape)."""
-        raise NotImplementedError
+        """n data-space samples, (n, *spec.shape): decode(prior(n)) plus the model's own noise where it has
+        one (an ObservationModel's sigma * eps; VEEGAN's extra generator noise)."""
+        return self.decode(self.prior(n))
+
+    @torch.no_grad()
+    def mean_sample(self, n: int) -> torch.Tensor:
+        """n samples without observation noise, the papers' convention for their figures: decode(prior(n)) for
+        models with an observation model, sample(n) for the others (their noise is part of the generator)."""
+        return self.decode(self.prior(n)) if isinstance(self, ObservationModel) else self.sample(n)
 
     def optimizers(self) -> dict[str, Optimizer]:
         """The optimisers the model owns (attributes opt_*), for checkpoints."""
@@ -45,3 +66,17 @@ class GenerativeModel(nn.Module):
 
     def load_extra_state(self, state: dict) -> None:
         """Restore what extra_state() returned."""
+
+
+@runtime_checkable
+class Encodes(Protocol):
+    """Models with an encoder (alpha-GAN, BMS-VAE-GAN, VAE, VEEGAN's reconstructor): x -> a code, (n, latent_dim)."""
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class ObservationModel(Protocol):
+    """Models of x | z ~ N(decode(z), diag sigma^2) (PresGAN, VAE): sigma per dimension or per pixel."""
+
+    def observation_sigma(self) -> torch.Tensor: ...

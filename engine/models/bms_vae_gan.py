@@ -125,9 +125,6 @@ class BMSVAEGAN(GenerativeModel):
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=c.lr_d, betas=betas)
         self.opt_c = torch.optim.Adam(self.code_discriminator.parameters(), lr=c.lr_d, betas=betas)
 
-    def _noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.config.latent_dim, device=self.device)
-
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and standard deviation of the Gaussian q(z|x)."""
         mean, log_var = self.encoder(x).chunk(2, dim=1)
@@ -172,7 +169,7 @@ class BMSVAEGAN(GenerativeModel):
     def train_step(self, x: torch.Tensor) -> dict[str, float]:
         n, c = x.shape[0], self.config
         eps = torch.randn(n, c.num_samples, c.latent_dim, device=x.device)
-        losses = self.losses(x, eps, self._noise(n))
+        losses = self.losses(x, eps, self.prior(n))
         # 7. encoder and generator jointly on eq. 7, critic and code discriminator on their own losses, all from
         #    the same samples (appendix B: trained jointly, unlike alpha-GAN's alternating 2:1 updates)
         simultaneous_step([(self.opt_g, losses["loss_g"]), (self.opt_d, losses["loss_d"]),
@@ -180,17 +177,9 @@ class BMSVAEGAN(GenerativeModel):
         return {key: value.item() for key, value in losses.items()}
 
     @torch.no_grad()
-    def sample(self, n: int) -> torch.Tensor:
-        return self.generator(self._noise(n))
-
-    @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The mean of q(z|x)."""
         return self.posterior(x)[0]
-
-    @torch.no_grad()
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.generator(z)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:

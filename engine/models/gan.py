@@ -57,13 +57,6 @@ class GAN(GenerativeModel):
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2))
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2))
 
-    def _noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.config.latent_dim, device=self.device)
-
     def train_step(self, x: torch.Tensor) -> dict[str, float]:
         # the discriminator step, then the non-saturating generator step on the same z (engine.losses)
-        return gan_updates(self.discriminator, x, self.generator(self._noise(x.shape[0])), self.opt_d, self.opt_g)
-
-    @torch.no_grad()
-    def sample(self, n: int) -> torch.Tensor:
-        return self.generator(self._noise(n))
+        return gan_updates(self.discriminator, x, self.generator(self.prior(x.shape[0])), self.opt_d, self.opt_g)

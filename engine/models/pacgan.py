@@ -87,18 +87,11 @@ class PacGAN(GenerativeModel):
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2))
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2))
 
-    def _noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.config.latent_dim, device=self.device)
-
     def train_step(self, x: torch.Tensor) -> dict[str, float]:
         m = self.config.pack
         if x.shape[0] % m:  # the trainer draws batch_size rows, which check() made a multiple of m
             raise ValueError(f"a batch of {x.shape[0]} rows cannot be split into packs of {m}")
         # packs of real samples and packs of generated ones, never mixed, then the GAN's two steps on packs
         # (the GAN objective on packed inputs, as in the official code's bricks.py)
-        fake = self.generator(self._noise(x.shape[0]))
+        fake = self.generator(self.prior(x.shape[0]))
         return gan_updates(self.discriminator, pack_samples(x, m), pack_samples(fake, m), self.opt_d, self.opt_g)
-
-    @torch.no_grad()
-    def sample(self, n: int) -> torch.Tensor:
-        return self.generator(self._noise(n))

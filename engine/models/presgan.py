@@ -135,7 +135,7 @@ class PresGAN(GenerativeModel):
         return F.softplus(self.sigma_raw)
 
     def _noise(self, n: int, requires_grad: bool = False) -> torch.Tensor:
-        return torch.randn(n, self.config.latent_dim, device=self.device, requires_grad=requires_grad)
+        return self.prior(n).requires_grad_(requires_grad)
 
     def train_step(self, x: torch.Tensor) -> dict[str, float]:
         c = self.config
@@ -205,8 +205,9 @@ class PresGAN(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
-        """The generator mean G(z), the paper's convention for its samples."""
-        return self.generator(self._noise(n))
+        """x = G(z) + sigma * eps (eq. 1); the figures use the mean G(z), the paper's convention (mean_sample)."""
+        mean = self.decode(self.prior(n))
+        return mean + self.sigma() * torch.randn_like(mean)
 
     def observation_sigma(self) -> torch.Tensor:
         """The learned per-dimension sigma of x | z ~ N(G(z), diag sigma^2)."""

@@ -146,7 +146,9 @@ class VAE(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
-        return self.decode(torch.randn(n, self.config.latent_dim, device=self.device))
+        """x = G(z) + sigma * eps; the figures use the decoder mean G(z) (mean_sample), as PresGAN's."""
+        mean = self.decode(self.prior(n))
+        return mean + self.observation_sigma() * torch.randn_like(mean)
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor) -> torch.Tensor:

@@ -83,9 +83,7 @@ class VEEGAN(GenerativeModel):
 
     def _noise(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """z ~ p0(z) = N(0, I_K) and the generator's extra noise eps ~ N(0, I)."""
-        c = self.config
-        z = torch.randn(n, c.latent_dim, device=self.device)
-        return z, torch.randn(n, c.extra_noise_dim, device=self.device)
+        return self.prior(n), torch.randn(n, self.config.extra_noise_dim, device=self.device)
 
     def generate(self, z: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """x ~ q_gamma(x | z): the generator applied to [z, eps]."""
@@ -132,7 +130,12 @@ class VEEGAN(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
+        """x = G([z, eps]): decode's mean-noise point replaced by a fresh draw of the extra noise."""
         return self.generate(*self._noise(n))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """G at the extra noise's mean, eps = 0: the deterministic part of x given z."""
+        return self.generate(z, z.new_zeros(len(z), self.config.extra_noise_dim))
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:

@@ -83,7 +83,7 @@ def test_encoder_update_uses_its_own_loss_only():
     model = build(recon_weight=0.0)
     x = torch.randn(16, 2)
     torch.manual_seed(5)
-    losses = model.losses(x, model._noise(16))
+    losses = model.losses(x, model.prior(16))
     enc = list(model.encoder.parameters())
     own = torch.autograd.grad(losses["loss_e"], enc, retain_graph=True)
     leak = torch.autograd.grad(losses["loss_g"], enc)  # what one joint backward would add

@@ -196,13 +196,16 @@ def test_presgan_without_entropy_leaves_the_generator_loss_a_gan_loss():
     assert any(not torch.equal(g_a[k], g_b[k]) for k in g_a)  # the entropy term changed the update
 
 
-def test_sample_is_the_generator_mean_and_sigma_is_exposed():
-    model = build(dim=3)
+def test_samples_are_the_generator_mean_plus_sigma_noise_and_the_figures_use_the_mean():
+    model = build(dim=3, sigma_init=0.05)
     torch.manual_seed(4)
-    samples = model.sample(5)
+    mean = model.mean_sample(4000)
     torch.manual_seed(4)
-    assert torch.equal(samples, model.generator(torch.randn(5, model.config.latent_dim)).detach())
+    assert torch.equal(mean, model.generator(torch.randn(4000, model.config.latent_dim)).detach())
+    torch.manual_seed(4)
+    noise = model.sample(4000) - mean  # eq. 1: x = G(z) + sigma * eps, the same z
     assert model.observation_sigma().shape == (3,)
+    assert torch.allclose(noise.std(0), torch.full((3,), 0.05), rtol=0.05) and noise.mean(0).abs().max() < 0.005
 
 
 def test_defaults_follow_the_official_code():
