@@ -10,6 +10,7 @@ from plotly.subplots import make_subplots
 
 from engine.data.synthetic import HQ_ACCEPT_RATE
 from engine.metrics.registry import MODE_METRICS, describe
+from engine.plots import log_density_grid
 
 TRUE_HQ_PCT = 100 * HQ_ACCEPT_RATE  # the share of true samples every mixture's HQ rule accepts (98.9 %)
 
@@ -128,39 +129,6 @@ def final_metrics_figure(runs: pd.DataFrame) -> go.Figure:
     return _layout(fig, "", height=320)
 
 
-def project_2d(samples: np.ndarray, means: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """High-dimensional samples and means on a plane, for drawing only: their first two principal components.
-
-    The plane is fitted to the true means when known, so it is the same for every run and step of a
-    data set and a collapsed run shows as modes left empty; otherwise to the samples.
-    """
-    from sklearn.decomposition import PCA
-
-    samples = np.asarray(samples, dtype=np.float64)
-    samples = samples[np.isfinite(samples).all(axis=1)]
-    pca = PCA(n_components=2).fit(means if means is not None and len(means) > 2 else samples)
-    return pca.transform(samples), None if means is None else pca.transform(means)
-
-
-def _log_density(samples: np.ndarray, limit: float, size: int = 120) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(x, y, log10 density) of a Gaussian KDE of the samples on a grid over their own extent (for drawing only).
-
-    The grid spans the samples, not the frame, so a collapsed run's small blob still gets a fine grid;
-    it stops at +-limit so a few far outliers cannot stretch it.
-    """
-    from scipy.stats import gaussian_kde
-
-    points = samples[:2_000]  # enough for a contour, and quick
-    # a narrow kernel (0.15 of the data's spread): Scott's rule would smear ring8's modes into one ring
-    kde = gaussian_kde(points.T, bw_method=0.15)
-    low, high = points.min(axis=0), points.max(axis=0)
-    pad = 4 * np.sqrt(np.diag(kde.covariance))  # the kernel's reach at three decades below its peak
-    x, y = (np.linspace(max(low[i] - pad[i], -limit), min(high[i] + pad[i], limit), size) for i in (0, 1))
-    grid_x, grid_y = np.meshgrid(x, y)
-    density = kde(np.vstack([grid_x.ravel(), grid_y.ravel()])).reshape(size, size)
-    return x, y, np.log10(density + 1e-300)
-
-
 def density_figure(samples: np.ndarray, means: np.ndarray | None, title: str, height: int = 460) -> go.Figure:
     """2-D samples over a density contour (log scale, three decades) and the numbered true modes.
 
@@ -172,7 +140,7 @@ def density_figure(samples: np.ndarray, means: np.ndarray | None, title: str, he
     reach = np.abs(means).max() if means is not None else np.abs(finite).max(initial=1.0)
     span = float(reach) * 1.5 + 1e-6
     if len(finite) > 2:
-        x, y, log_density = _log_density(finite, 2 * span)
+        x, y, log_density = log_density_grid(finite, 2 * span)
         top = float(log_density.max())
         scale = [[0.0, "rgba(255,255,255,0)"], [0.2, "rgba(158,154,200,0.35)"], [1.0, "rgba(63,0,125,0.6)"]]
         fig.add_trace(go.Contour(x=x, y=y, z=log_density, name="density", colorscale=scale, zmin=top - 3,

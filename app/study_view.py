@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import charts, study_data
+from engine.plots import project_2d
 from studies import runner
 
 POLL_SECONDS = 2
@@ -136,7 +137,7 @@ def compare(url: str, names: list[str]) -> None:
                 continue
             title, points, means = found
             if points.shape[1] > 2:  # the plane of the true modes, as on Explore
-                points, means = charts.project_2d(points, means)
+                points, means = project_2d(points, means)
             st.plotly_chart(charts.samples_figure(points, means, title, height=320), key=f"study.samples.{name}")
 
 

@@ -1,4 +1,5 @@
-"""Static figures for tracking (PNG arrays); the app draws its own interactive plotly charts."""
+"""Static figures for tracking (PNG arrays) and the geometry the pages draw with (a PCA plane, a KDE grid); the
+app draws its own interactive plotly charts."""
 
 from __future__ import annotations
 
@@ -59,3 +60,36 @@ def png_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def project_2d(samples: np.ndarray, means: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """High-dimensional samples and means on a plane, for drawing only: their first two principal components.
+
+    The plane is fitted to the true means when known, so it is the same for every run and step of a
+    data set and a collapsed run shows as modes left empty; otherwise to the samples.
+    """
+    from sklearn.decomposition import PCA
+
+    samples = np.asarray(samples, dtype=np.float64)
+    samples = samples[np.isfinite(samples).all(axis=1)]
+    pca = PCA(n_components=2).fit(means if means is not None and len(means) > 2 else samples)
+    return pca.transform(samples), None if means is None else pca.transform(means)
+
+
+def log_density_grid(samples: np.ndarray, limit: float, size: int = 120) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, log10 density) of a Gaussian KDE of the samples on a grid over their own extent (for drawing only).
+
+    The grid spans the samples, not the frame, so a collapsed run's small blob still gets a fine grid;
+    it stops at +-limit so a few far outliers cannot stretch it.
+    """
+    from scipy.stats import gaussian_kde
+
+    points = samples[:2_000]  # enough for a contour, and quick
+    # a narrow kernel (0.15 of the data's spread): Scott's rule would smear ring8's modes into one ring
+    kde = gaussian_kde(points.T, bw_method=0.15)
+    low, high = points.min(axis=0), points.max(axis=0)
+    pad = 4 * np.sqrt(np.diag(kde.covariance))  # the kernel's reach at three decades below its peak
+    x, y = (np.linspace(max(low[i] - pad[i], -limit), min(high[i] + pad[i], limit), size) for i in (0, 1))
+    grid_x, grid_y = np.meshgrid(x, y)
+    density = kde(np.vstack([grid_x.ravel(), grid_y.ravel()])).reshape(size, size)
+    return x, y, np.log10(density + 1e-300)

@@ -13,6 +13,7 @@ from app import charts, image_view, job_panel, run_data
 from engine.config import ConfigError
 from engine.evaluation import draw_samples, noisy_samples
 from engine.metrics.registry import MODE_METRICS
+from engine.plots import project_2d
 from engine.trainer import RunFiles, load_run
 
 NOISY = "G(z) + sigma·eps"
@@ -93,7 +94,7 @@ def sample_plots(run_dir: Path, data_name: str, evals: pd.DataFrame) -> None:
             st.caption(f"{data_name} is {samples.shape[1]}-D, so its samples cannot be drawn as they are: here they and "
                        "the true modes lie on the modes' first two principal components (PCA), which squeeze "
                        "distances; HQ is judged in the full space.")
-            st.plotly_chart(charts.density_figure(*charts.project_2d(samples, means), f"{title} (PCA projection)"))
+            st.plotly_chart(charts.density_figure(*project_2d(samples, means), f"{title} (PCA projection)"))
         else:
             st.caption(f"{data_name} is 1-D: no plane to draw the samples on.")
     with bars:

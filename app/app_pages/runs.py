@@ -9,6 +9,7 @@ from app import charts, run_data
 from engine import tracking
 from engine.metrics.registry import MODE_METRICS, describe
 from engine.metrics.registry import label as metric_label
+from engine.plots import project_2d
 
 FIGURES = [describe(prefix + name) for prefix in ("", "noisy_") for name in MODE_METRICS]
 MODE_COLUMNS = [m.column for m in FIGURES[:len(MODE_METRICS)]]
@@ -66,7 +67,7 @@ def sample_grid(chosen: pd.DataFrame, labels: list[str]) -> None:
                     st.plotly_chart(charts.samples_figure(samples, run_data.true_means(row.dataset), title,
                                                           height=320))
                 elif samples.shape[1] > 2:  # the plane of the true modes, as on Explore
-                    projected = charts.project_2d(samples, run_data.true_means(row.dataset))
+                    projected = project_2d(samples, run_data.true_means(row.dataset))
                     st.plotly_chart(charts.samples_figure(*projected, f"{title} (PCA)", height=320))
                 key = run_data.run_key(row.run_dir) if row.run_dir else None
                 if key:

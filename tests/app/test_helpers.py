@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from app import charts, run_data
+from engine.plots import project_2d
 
 
 def write_metrics(run_dir, lines: list[str]) -> None:
@@ -148,7 +149,7 @@ def test_explore_figures_build():
     rng = np.random.default_rng(0)
     means = rng.normal(size=(10, 50)) * 10
     samples = means[rng.integers(0, 3, size=300)] + rng.normal(size=(300, 50))
-    flat, flat_means = charts.project_2d(samples, means)
+    flat, flat_means = project_2d(samples, means)
     assert flat.shape == (300, 2) and flat_means.shape == (10, 2)
     fig = charts.density_figure(flat, flat_means, "projection")
     assert [trace.type for trace in fig.data] == ["contour", "scattergl", "scattergl"]
