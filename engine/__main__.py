@@ -130,6 +130,39 @@ def evaluate_samples(args) -> int:
                          f"{len(x)} samples from {args.samples} against {args.data}", dataset.spec)
 
 
+def cmd_latent_map(args) -> int:
+    """A 2-D map of real and generated points (engine.latent), cached in the run's analysis/ folder."""
+    import torch
+
+    from engine.analysis import load_result, save_result
+    from engine.latent import latent_map
+    from engine.registry import load_dataset
+    from engine.trainer import load_run
+
+    torch.set_num_threads(args.threads)
+    cfg, _, model, step = load_run(Path(args.run))
+    if args.step is not None and args.step != step:
+        raise ConfigError(f"--step {args.step}: run {args.run} keeps its checkpoint at step {step} only")
+    options = {"method": args.method, "space": args.space, "points": args.points, "seed": args.seed}
+    found = load_result(Path(args.run), "latent-map", step, options)
+    if found is None:
+        made = latent_map(model, load_dataset(cfg.data, "train"), args.method, args.space, args.points, args.seed,
+                          n_jobs=args.threads)
+        summary = {"feature_space": made.feature_space, "seconds": made.seconds, "real": len(made.real),
+                   "generated": len(made.generated), "cached": False}
+        save_result(Path(args.run), "latent-map", step, options, summary, made.arrays())
+    else:
+        summary = {**found[0], "cached": True}
+    if args.json:
+        print(json.dumps({"run": str(args.run), "step": step, **options, **summary}, indent=2))
+        return 0
+    seconds = ", ".join(f"{k} {v:.1f} s" for k, v in summary["seconds"].items())
+    print(f"{cfg.model_name} on {cfg.data.name}, step {step}: {args.method} map of {summary['real']} real and "
+          f"{summary['generated']} generated points in {summary['feature_space']}"
+          f" ({'cached' if summary['cached'] else seconds})")
+    return 0
+
+
 def cmd_sample(args) -> int:
     import numpy as np
 
@@ -239,6 +272,18 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser("latent-map", help="real and generated points on one 2-D map (t-SNE, UMAP or PCA)")
+    s.add_argument("--run", required=True)
+    s.add_argument("--step", type=int, help="the checkpoint's step (a run keeps its newest checkpoint)")
+    s.add_argument("--method", default="tsne", choices=("tsne", "umap", "pca"))
+    s.add_argument("--space", default="data", choices=("data", "latent"),
+                   help="data: data space, or digit-classifier features for digit sets; latent: codes (encoders)")
+    s.add_argument("--points", type=int, default=2_000, help="real points, and as many generated")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_latent_map)
 
     s = sub.add_parser("train-classifier", help="the evaluation classifier shipped in assets/")
     s.add_argument("--data", help="mnist or mnist5k (default: mnist when its files are present, else mnist5k)")

@@ -233,3 +233,10 @@ def log_values(run_id: str, values: dict[str, float], step: int) -> None:
     tracker = Tracker(run_id)
     tracker.log_metrics(values, step)
     tracker.flush()
+
+
+def log_run_artifacts(run_id: str, paths: list[Path], artifact_path: str) -> None:
+    """Attach files to an existing (possibly finished) run, under artifact_path."""
+    client = _client()
+    for path in paths:
+        client.log_artifact(run_id, str(path), artifact_path=artifact_path)

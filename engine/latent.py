@@ -1,0 +1,131 @@
+"""Latent and sample maps: real points and a model's points on one 2-D embedding (issue 12).
+
+The embedding is fitted on the real points only and the generated ones are placed into it (openTSNE's
+`transform`, UMAP's `transform`, PCA's projection), so a region of real data with no generated point nearby
+is a missing mode. Spaces:
+- `data`: real examples and mean samples in data space, or for digit sets in the evaluation classifier's
+  feature space (every method, GAN included, has this map);
+- `latent`: codes of real examples (methods that encode) beside prior draws.
+Colours: real points by their label (class, or mixture component), generated ones by the class the classifier
+predicts or the nearest true mode.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from engine.config import ConfigError
+from engine.data import Dataset
+from engine.models.base import Encodes, GenerativeModel
+
+METHODS = ("tsne", "umap", "pca")
+SPACES = ("data", "latent")
+
+
+@dataclass
+class LatentMap:
+    """2-D coordinates and labels of the real and the generated points, and what was measured making them."""
+
+    real: np.ndarray                  # (n, 2)
+    real_labels: np.ndarray           # (n,) int, -1 where unknown
+    generated: np.ndarray             # (m, 2)
+    generated_labels: np.ndarray      # (m,) int, -1 where unknown
+    method: str
+    space: str
+    feature_space: str
+    seconds: dict[str, float] = field(default_factory=dict)  # points (sampling, encoding, features), fit, place
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"real": self.real, "real_labels": self.real_labels, "generated": self.generated,
+                "generated_labels": self.generated_labels}
+
+
+def _features(x: torch.Tensor, data: Dataset) -> tuple[np.ndarray, np.ndarray, str]:
+    """(points, predicted labels, feature space name) of flat-or-shaped examples x of the data set."""
+    from engine.evaluation import feature_space
+
+    spec = data.spec
+    if spec.metrics in ("digits", "stacked_digits"):
+        from engine.metrics.digits import channel_outputs, stacked_triples
+
+        probs, features = channel_outputs(x.reshape(len(x), *spec.shape).float())
+        labels = probs[0].argmax(1).numpy() if spec.metrics == "digits" else stacked_triples(probs)
+        return features, labels, feature_space(spec)
+    flat = x.reshape(len(x), -1).double().numpy()
+    if spec.mixture is not None:
+        from engine.metrics.modes import nearest_modes
+
+        return flat, nearest_modes(np.nan_to_num(flat), spec.mixture)[0], "data space"
+    return flat, np.full(len(x), -1), "data space" if spec.kind == "vector" else "pixel space"
+
+
+def map_points(model: GenerativeModel, data: Dataset, space: str, n: int, seed: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    """(real points, real labels, generated points, generated labels, feature space) in the chosen space."""
+    if space not in SPACES:
+        raise ConfigError(f"--space {space} must be one of {', '.join(SPACES)}")
+    rng = np.random.default_rng(seed)
+    pick = torch.from_numpy(rng.permutation(len(data.x))[:n])
+    real_x = data.x[pick]
+    real_labels = data.labels[pick].numpy() if data.labels is not None else np.full(len(pick), -1)
+    model.train(False)
+    with torch.random.fork_rng(), torch.no_grad():
+        torch.manual_seed(seed)
+        if space == "latent":
+            if not isinstance(model, Encodes):
+                raise ConfigError(f"--space latent needs a model that encodes; {type(model).__name__} does not "
+                                  "(use --space data)")
+            real = model.encode(real_x.to(model.device)).double().cpu().numpy()
+            codes = model.prior(len(pick))
+            generated = codes.double().cpu().numpy()
+            _, generated_labels, _ = _features(model.decode(codes).cpu(), data)
+            return real, real_labels, generated, generated_labels, "latent codes (real: encode(x); generated: prior)"
+        real, _, where = _features(real_x, data)
+        generated, generated_labels, _ = _features(model.mean_sample(len(pick)).cpu(), data)
+    return real, real_labels, generated, generated_labels, where
+
+
+def embed(real: np.ndarray, generated: np.ndarray, method: str, seed: int = 0,
+          n_jobs: int = 1) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """Fit a 2-D embedding on the real points and place the generated ones into it."""
+    if method not in METHODS:
+        raise ConfigError(f"--method {method} must be one of {', '.join(METHODS)}")
+    finite = np.isfinite(generated).all(axis=1)
+    generated = np.where(finite[:, None], generated, 0.0)
+    started = time.perf_counter()
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        fitted = PCA(n_components=2, random_state=seed).fit(real)
+        fit_s = time.perf_counter() - started
+        return fitted.transform(real), fitted.transform(generated), {"fit": fit_s,
+                                                                      "place": time.perf_counter() - started - fit_s}
+    if method == "umap":
+        import umap  # lazily: its first fit per process compiles for ~35 s
+
+        reducer = umap.UMAP(n_components=2, random_state=seed, n_jobs=n_jobs)
+        real_2d = reducer.fit_transform(real)
+        fit_s = time.perf_counter() - started
+        return real_2d, reducer.transform(generated), {"fit": fit_s, "place": time.perf_counter() - started - fit_s}
+    from openTSNE import TSNE
+
+    embedding = TSNE(n_components=2, random_state=seed, n_jobs=n_jobs).fit(real)
+    fit_s = time.perf_counter() - started
+    placed = embedding.transform(generated)
+    return np.asarray(embedding), np.asarray(placed), {"fit": fit_s, "place": time.perf_counter() - started - fit_s}
+
+
+def latent_map(model: GenerativeModel, data: Dataset, method: str = "tsne", space: str = "data", n: int = 2_000,
+               seed: int = 0, n_jobs: int = 1) -> LatentMap:
+    """The map of n real and n generated points (see the module docstring)."""
+    started = time.perf_counter()
+    real, real_labels, generated, generated_labels, where = map_points(model, data, space, n, seed)
+    points_s = time.perf_counter() - started
+    real_2d, generated_2d, seconds = embed(real, generated, method, seed, n_jobs)
+    return LatentMap(real_2d, np.asarray(real_labels, dtype=np.int64), generated_2d,
+                     np.asarray(generated_labels, dtype=np.int64), method, space, where,
+                     {"points": points_s, **seconds})

@@ -1,0 +1,89 @@
+"""Latent and sample maps: generated points placed on the real points' embedding show the dropped modes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from engine.analysis import load_result, result_key, save_result
+from engine.config import ConfigError, DataConfig
+from engine.latent import latent_map
+from engine.models.base import GenerativeModel
+from engine.registry import load_dataset
+
+
+class HalfTheModes(GenerativeModel):
+    """A stand-in generator whose samples are real draws from ring8's modes 0-3 only (a collapsed model)."""
+
+    def __init__(self, data):
+        super().__init__(None, data.spec)
+        self.weight = torch.nn.Parameter(torch.zeros(1))  # a parameter, so .device works
+        keep = data.labels < 4
+        self.pool = data.x[keep]
+
+    @property
+    def latent_dim(self) -> int:
+        return 1
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.pool[torch.arange(len(z)) % len(self.pool)]
+
+
+@pytest.fixture(scope="module")
+def ring8():
+    return load_dataset(DataConfig(name="ring8", n_train=4000))
+
+
+@pytest.mark.parametrize("method", ["pca", "tsne"])
+def test_generated_points_land_on_the_modes_they_cover(ring8, method):
+    found = latent_map(HalfTheModes(ring8), ring8, method=method, space="data", n=600, seed=0)
+    assert found.real.shape == (600, 2) and found.generated.shape == (600, 2)
+    assert set(found.generated_labels) == {0, 1, 2, 3}  # coloured by nearest true mode
+    # each generated point's nearest real point on the map belongs to a covered mode: the others stay empty
+    distances = np.linalg.norm(found.generated[:, None] - found.real[None], axis=2)
+    neighbour_labels = found.real_labels[distances.argmin(axis=1)]
+    assert np.mean(neighbour_labels < 4) > 0.97 and set(found.real_labels) == set(range(8))
+    assert found.feature_space == "data space" and set(found.seconds) == {"points", "fit", "place"}
+
+
+def test_the_latent_space_needs_an_encoder(ring8):
+    with pytest.raises(ConfigError, match="--space latent needs a model that encodes; HalfTheModes does not"):
+        latent_map(HalfTheModes(ring8), ring8, space="latent", n=50)
+
+
+def test_an_encoder_maps_real_codes_beside_prior_draws(ring8):
+    from engine.registry import MODELS
+
+    cfg = MODELS["vae"].Config(latent_dim=3, batch_size=16)
+    found = latent_map(MODELS["vae"](cfg, ring8.spec), ring8, method="pca", space="latent", n=200)
+    assert found.real.shape == (200, 2) and found.generated.shape == (200, 2) and "latent codes" in found.feature_space
+
+
+def test_a_result_is_cached_by_analysis_step_and_options(tmp_path):
+    arrays = {"real": np.arange(6.0).reshape(3, 2)}
+    save_result(tmp_path, "latent-map", 100, {"method": "pca"}, {"seconds": {"fit": 1.0}}, arrays)
+    summary, loaded = load_result(tmp_path, "latent-map", 100, {"method": "pca"})
+    assert summary["seconds"] == {"fit": 1.0} and np.array_equal(loaded["real"], arrays["real"])
+    assert load_result(tmp_path, "latent-map", 100, {"method": "tsne"}) is None  # other options, other key
+    assert load_result(tmp_path, "latent-map", 200, {"method": "pca"}) is None  # other step
+    assert result_key("a", 1, {"x": 1, "y": 2}) == result_key("a", 1, {"y": 2, "x": 1})
+
+
+def test_latent_map_command_saves_then_reads_the_cached_map(home, tmp_path, capsys):
+    from engine.__main__ import main
+    from tests.conftest import run_engine
+
+    run_dir = tmp_path / "run"
+    done = run_engine("train", "--model", "gan", "--data", "ring8", "--steps", "20", "--set", "train.threads=1",
+                      "--set", "train.eval_samples=200", "--no-mlflow", "--out", str(run_dir))
+    assert done.returncode == 0, done.stderr
+    args = ["latent-map", "--run", str(run_dir), "--method", "pca", "--points", "300", "--json"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["cached"] is False and first["step"] == 20 and first["real"] == 300
+    assert main(args) == 0 and json.loads(capsys.readouterr().out)["cached"] is True
+    assert main([*args, "--step", "10"]) == 2
+    assert "--step 10: run" in capsys.readouterr().err
