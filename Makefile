@@ -21,7 +21,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n 2  # two workers (pytest-xdist): most tests wait on subprocesses
 
 bench: $(STAMP)
 	$(PY) -m engine bench --suite synthetic --seeds 3 --out var/bench-synthetic.md

@@ -105,8 +105,9 @@ def test_form_follows_the_preset_of_the_chosen_method_and_data_set(home):
 
 
 def test_loop_settings_of_a_preset_fill_the_training_form_and_reset_on_leaving_it(home):
+    # a mixture preset's loop setting (the image presets all name eval_samples, so the GAN would keep it)
     method, data, key, value = next((m, d, k, v) for m in sorted(MODELS) for d in MODELS[m].PRESETS
-                                    for k, v in preset_sections(m, d)["train"].items())
+                                    for k, v in preset_sections(m, d)["train"].items() if k == "lr_decay_start")
     default = next(f["default"] for f in describe_fields(TrainConfig) if f["name"] == key)
     assert value != default
     at = open_app()

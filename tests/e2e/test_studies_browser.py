@@ -66,12 +66,12 @@ def test_launch_watch_plot_and_explore_a_study(app_url: str):
             page.screenshot(path=SHOTS / "studies-05-slice.png", full_page=True)
 
             # 4. a trial's run in Explore
-            pick(page, "Trial", "trial 3")
-            page.get_by_role("link", name="Explore trial 3").click()
+            pick(page, "Trial", "trial 2")
+            page.get_by_role("link", name="Explore trial 2").click()
             expect(page.get_by_role("heading", name="Explore")).to_be_visible(timeout=60 * MS)
             expect(page.get_by_text("HQ samples per mode")).to_be_visible(timeout=60 * MS)
-            assert "run=studies%2Fbrowser-study%2Ftrial-00003" in page.url or \
-                "run=studies/browser-study/trial-00003" in page.url, page.url
+            assert "run=studies%2Fbrowser-study%2Ftrial-00002" in page.url or \
+                "run=studies/browser-study/trial-00002" in page.url, page.url
             page.wait_for_timeout(1500)
             page.screenshot(path=SHOTS / "studies-06-explore.png", full_page=True)
         finally:

@@ -214,7 +214,7 @@ def test_a_presets_loop_settings_reach_the_run_config_and_set_still_wins(home):
     from engine.registry import MODELS, preset_sections
 
     name, data, key, value = next((n, d, k, v) for n in sorted(MODELS) for d in MODELS[n].PRESETS
-                                  for k, v in preset_sections(n, d)["train"].items())
+                                  for k, v in preset_sections(n, d)["train"].items() if k == "lr_decay_start")
     assert value != getattr(TrainConfig(), key)
     base = ["train", "--model", name, "--data", data, "--steps", "2", "--no-mlflow", "--set", "train.threads=1",
             "--set", "train.eval_samples=10"]
