@@ -9,11 +9,32 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, chromium_path, need
+
+SHOTS = REPO / "test-output" / "e2e"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+MS = 1000  # Playwright timeouts are in milliseconds; generous, the machine is shared and has 2 cores
+
+
+@contextmanager
+def browser_page(height: int = 1000) -> Iterator:
+    """A page of Debian's chromium (skipped without it; failing instead in CI), 1440 px wide; always closed."""
+    need(chromium_path() is not None, "chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": 1440, "height": height})
+        finally:
+            browser.close()
 
 
 def free_port() -> int:

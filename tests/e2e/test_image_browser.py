@@ -5,48 +5,45 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import chromium_path, need
-from tests.e2e.test_browser import CHROMIUM_ARGS, MS, SHOTS
+from tests.e2e.conftest import MS, SHOTS, browser_page
 
 
 def test_train_on_mnist5k_and_see_the_sample_grid(app_url: str, home: Path):
-    need(chromium_path() is not None, "chromium is not installed")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+    with browser_page() as page:
+        page.goto(app_url, wait_until="domcontentloaded")
+        expect(page.get_by_text("No job yet")).to_be_visible(timeout=90 * MS)
+        page.get_by_role("combobox", name="Dataset").click()  # Streamlit's selectbox: open it, then pick the option
+        page.get_by_role("option", name="mnist5k", exact=True).click()
+        page.get_by_text("gan settings").click()
+        expect(page.get_by_label("conv_width", exact=True)).to_be_visible(timeout=30 * MS)
+        page.get_by_label("conv_width", exact=True).fill("8")
+        page.get_by_label("steps", exact=True).fill("20")
+        page.get_by_label("eval_every", exact=True).fill("10")
+        page.get_by_text("More training and data settings").click()
+        page.get_by_label("threads", exact=True).fill("1")
+        page.get_by_label("eval_samples", exact=True).fill("500")
+        page.get_by_role("button", name="Launch").click()
+
+        expect(page.get_by_text("Finished: 20 steps")).to_be_visible(timeout=180 * MS)
+        grid = page.get_by_test_id("stImage").first
+        expect(grid).to_be_visible(timeout=60 * MS)
+        expect(page.get_by_text("Samples at step 20")).to_be_visible(timeout=30 * MS)
+        # the PNG decoded to an 8 x 8 grid of 28-px digits with 2-px gaps (the panel redraws, so poll)
+        page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stImage] img')]"
+                               ".some(img => img.complete && img.naturalWidth >= 8 * 28)", timeout=30 * MS)
+        expect(page.get_by_text("digit-classifier features", exact=False)).to_be_visible(timeout=30 * MS)
+        page.wait_for_timeout(1000)
+        page.screenshot(path=SHOTS / "10-mnist5k-job.png", full_page=True)
+
+        page.get_by_role("link", name="Explore").click()
+        expect(page.get_by_role("heading", name="Explore")).to_be_visible(timeout=90 * MS)
         try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.goto(app_url, wait_until="domcontentloaded")
-            expect(page.get_by_text("No job yet")).to_be_visible(timeout=90 * MS)
-            page.get_by_role("combobox", name="Dataset").click()  # Streamlit's selectbox: open it, then pick the option
-            page.get_by_role("option", name="mnist5k", exact=True).click()
-            page.get_by_text("gan settings").click()
-            expect(page.get_by_label("conv_width", exact=True)).to_be_visible(timeout=30 * MS)
-            page.get_by_label("conv_width", exact=True).fill("8")
-            page.get_by_label("steps", exact=True).fill("20")
-            page.get_by_label("eval_every", exact=True).fill("10")
-            page.get_by_text("More training and data settings").click()
-            page.get_by_label("threads", exact=True).fill("1")
-            page.get_by_label("eval_samples", exact=True).fill("500")
-            page.get_by_role("button", name="Launch").click()
-
-            expect(page.get_by_text("Finished: 20 steps")).to_be_visible(timeout=180 * MS)
-            grid = page.get_by_test_id("stImage").first
-            expect(grid).to_be_visible(timeout=60 * MS)
-            expect(page.get_by_text("Samples at step 20")).to_be_visible(timeout=30 * MS)
-            # the PNG decoded to an 8 x 8 grid of 28-px digits with 2-px gaps (the panel redraws, so poll)
-            page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stImage] img')]"
-                                   ".some(img => img.complete && img.naturalWidth >= 8 * 28)", timeout=30 * MS)
-            expect(page.get_by_text("digit-classifier features", exact=False)).to_be_visible(timeout=30 * MS)
-            page.wait_for_timeout(1000)
-            page.screenshot(path=SHOTS / "10-mnist5k-job.png", full_page=True)
-
-            page.get_by_role("link", name="Explore").click()
-            expect(page.get_by_text("Evaluation step")).to_be_visible(timeout=60 * MS)
-            expect(page.get_by_text("Samples per mode", exact=False)).to_be_visible(timeout=90 * MS)
-            page.wait_for_timeout(1500)
-            page.screenshot(path=SHOTS / "11-mnist5k-explore.png", full_page=True)
-        finally:
-            browser.close()
+            expect(page.get_by_text("Evaluation step")).to_be_visible(timeout=120 * MS)
+        except AssertionError:
+            page.screenshot(path=SHOTS / "11-mnist5k-explore-failed.png", full_page=True)
+            raise
+        expect(page.get_by_text("Samples per mode", exact=False)).to_be_visible(timeout=90 * MS)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=SHOTS / "11-mnist5k-explore.png", full_page=True)
