@@ -17,13 +17,15 @@ from engine.trainer import RunFiles, load_run
 
 DIGIT_HOOKS = ("digits", "stacked_digits")
 CURVES = ("modes", "reverse_kl", "fd", "coverage")
+PAGE_SAMPLES = 5_000  # drawn in the page's process: Stacked MNIST's 26,000 would take a minute on a CPU
 
 
 @st.cache_data(max_entries=4, show_spinner="Drawing samples from the checkpoint...")
 def checkpoint_histogram(run_dir: str, stamp: int) -> tuple[int, np.ndarray, np.ndarray, int]:
-    """(step, counts, expected, n): the mode histogram of as many samples as the run's evaluations draw."""
+    """(step, counts, expected, n): the mode histogram of the run's evaluation samples (at most PAGE_SAMPLES of
+    them: the first ones the evaluation drew, same seed)."""
     cfg, spec, model, step = load_run(Path(run_dir))
-    x = draw_samples(model, cfg.train.eval_samples, cfg.train.seed + step)
+    x = draw_samples(model, min(cfg.train.eval_samples, PAGE_SAMPLES), cfg.train.seed + step)
     counts, expected = mode_histogram(x, spec)
     return step, counts, expected, len(x)
 
