@@ -64,14 +64,13 @@ def report_table(run_dirs: list[Path]) -> str:
     published = json.loads(PUBLISHED.read_text())
     groups: dict[tuple, list[tuple[dict, float]]] = {}
     data_configs: dict[str, tuple[dict, int]] = {}
-    hook = "mixture"
     for run_dir in run_dirs:
         config = json.loads((Path(run_dir) / "config.json").read_text())
         key = (config["model_name"], config["data"]["name"], config["train"]["steps"])
         groups.setdefault(key, []).append(_read_run(Path(run_dir)))
         data_configs.setdefault(config["data"]["name"], (config["data"], config["train"]["eval_samples"]))
-        if len(groups) == 1 and len(groups[key]) == 1:
-            hook = _hook(Path(run_dir), config)
+    spec = _spec_json(Path(run_dirs[0])) if run_dirs else {}
+    hook = spec.get("metrics") or (_described_hook(next(iter(data_configs.values()))[0]) if run_dirs else "mixture")
     figures = TABLE_FIGURES.get(hook, TABLE_FIGURES["mixture"])
     columns = [describe(name).column for name in figures]
     header = (f"| method | dataset | steps | {' | '.join(columns)} | noisy {' / '.join(columns[:2])} "
@@ -81,29 +80,26 @@ def report_table(run_dirs: list[Path]) -> str:
                  published.get(model, {}).get(dataset), figures) for (model, dataset, steps), runs in groups.items()]
     rows += [_data_row(data, n, figures) for data, n in data_configs.values()
              if data["name"] in MIXTURES or hook in TRUE_IMAGE_HOOKS]
-    space = f"\nFD and coverage in {_feature_space(run_dirs[0])}\n" if "fd" in figures and run_dirs else ""
+    space = f"\nFD and coverage in {spec.get('feature_space', '?')}\n" if "fd" in figures else ""
     return header + "\n" + "\n".join(rows) + "\n" + space
 
 
 TRUE_IMAGE_HOOKS = ("digits", "stacked_digits")
 
 
-def _hook(run_dir: Path, config: dict) -> str:
-    """The run's evaluation hook, from its spec.json (described again for runs without one)."""
+def _spec_json(run_dir: Path) -> dict:
+    """A run's spec.json ({} for runs written before it existed)."""
     try:
-        return json.loads((run_dir / "spec.json").read_text())["metrics"]
-    except (OSError, ValueError, KeyError):
-        from engine.config import DataConfig
-        from engine.registry import describe_data
-
-        return describe_data(DataConfig(**config["data"])).metrics
-
-
-def _feature_space(run_dir: Path) -> str:
-    try:
-        return json.loads((Path(run_dir) / "spec.json").read_text()).get("feature_space", "?")
+        return json.loads((run_dir / "spec.json").read_text())
     except (OSError, ValueError):
-        return "?"
+        return {}
+
+
+def _described_hook(data: dict) -> str:
+    from engine.config import DataConfig
+    from engine.registry import describe_data
+
+    return describe_data(DataConfig(**data)).metrics
 
 
 def _data_row(data: dict, n: int, figures: tuple[str, ...], draws: int = 3) -> str:
@@ -121,9 +117,9 @@ def _data_row(data: dict, n: int, figures: tuple[str, ...], draws: int = 3) -> s
         train = load_dataset(DataConfig(**data))
         results = []
         for i in range(draws):
-            test = load_dataset(DataConfig(**{**data, "n_test": n, "seed": TRUE_SAMPLE_SEED + i}), "test")
-            results.append(sample_metrics(test.x[:n].reshape(min(n, len(test.x)), -1).numpy(), train))
-        n = min(n, len(test.x))
+            real = load_dataset(DataConfig(**{**data, "n_test": n, "seed": TRUE_SAMPLE_SEED + i}), "test").x[:n]
+            results.append(sample_metrics(real.reshape(len(real), -1).numpy(), train))
+        n = len(real)
     cols = [_mean_std([r.get(k) for r in results]) for k in figures]
     return f"| true samples | {data['name']} | - | {' | '.join(cols)} | - | - | - | {draws} draws of {n} |"
 

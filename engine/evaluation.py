@@ -78,24 +78,16 @@ def image_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
     path = inception_path()
     if path is None:
         return moments
-    from engine.metrics.features import feature_metrics, inception_features
+    from engine.metrics.features import cached_reference, feature_metrics, inception_features
 
     fake = inception_features(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).view(len(x), *data.spec.shape),
                               path)
-    return {**moments, **feature_metrics(_reference_inception(data, path), fake, seed=len(x))}
+    real = cached_reference(data, f"inception:{path}",
+                            lambda: inception_features(data.x[:INCEPTION_REFERENCE_IMAGES], path))
+    return {**moments, **feature_metrics(real, fake, seed=len(x))}
 
 
-_INCEPTION_REFERENCE: dict[tuple, np.ndarray] = {}
 INCEPTION_REFERENCE_IMAGES = 10_000  # TTUR's 10k reference images outside CIFAR's 50k (algorithms.md 1.6)
-
-
-def _reference_inception(data: Dataset, path: Path) -> np.ndarray:
-    from engine.metrics.features import inception_features
-
-    key = (data.spec.name, len(data.x), float(data.x[:64].sum()), str(path))
-    if key not in _INCEPTION_REFERENCE:
-        _INCEPTION_REFERENCE[key] = inception_features(data.x[:INCEPTION_REFERENCE_IMAGES], path)
-    return _INCEPTION_REFERENCE[key]
 
 
 def digit_set_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:

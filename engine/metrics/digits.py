@@ -14,7 +14,7 @@ import torch
 
 from engine.data import Dataset, DataSpec
 from engine.metrics.classifier import FEATURE_SPACE, classify
-from engine.metrics.features import feature_metrics
+from engine.metrics.features import cached_reference, feature_metrics
 
 REFERENCE_IMAGES = 10_000
 STACKED_SAMPLES = 26_000  # VEEGAN / PacGAN's sample count for Stacked MNIST
@@ -43,15 +43,9 @@ def channel_outputs(images: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
     return torch.stack([p for p, _ in outputs]), torch.cat([f for _, f in outputs], dim=1).numpy()
 
 
-_REFERENCE: dict[tuple, tuple[torch.Tensor, np.ndarray]] = {}
-
-
 def reference_outputs(data: Dataset) -> tuple[torch.Tensor, np.ndarray]:
     """channel_outputs of (up to REFERENCE_IMAGES of) the data's real images, cached per data set."""
-    key = (data.spec.name, len(data.x), float(data.x[:64].sum()))
-    if key not in _REFERENCE:
-        _REFERENCE[key] = channel_outputs(data.x[:REFERENCE_IMAGES])
-    return _REFERENCE[key]
+    return cached_reference(data, "digit-classifier", lambda: channel_outputs(data.x[:REFERENCE_IMAGES]))
 
 
 def digit_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:

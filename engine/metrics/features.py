@@ -64,6 +64,18 @@ def feature_metrics(real: np.ndarray, fake: np.ndarray, seed: int = 0) -> dict[s
     return {"fd": frechet_distance(real, fake), **prdc_metrics(real, fake, seed=seed), "vendi": vendi_score(fake)}
 
 
+_REFERENCES: dict[tuple, object] = {}
+
+
+def cached_reference(data, tag: str, compute):
+    """compute(), the features of a data set's real images, once per process per (data set, tag): every
+    evaluation of a run compares its samples with the same real images."""
+    key = (tag, data.spec.name, len(data.x), float(data.x[:64].sum()))
+    if key not in _REFERENCES:
+        _REFERENCES[key] = compute()
+    return _REFERENCES[key]
+
+
 # ---- Inception-v3, only from weights the user supplies ----------------------------------------------------------
 
 def inception_path() -> Path | None:
