@@ -96,7 +96,7 @@ def compare(chosen: pd.DataFrame, raw: list[dict], uri: str) -> None:
                  column_config=COLUMNS, placeholder="n/a")
     spaces = {space for space in map(run_data.feature_space, chosen["run_dir"]) if space} if features else set()
     if spaces:
-        st.caption("FD and coverage in " + "; ".join(sorted(spaces)) + ".")
+        st.caption(f"{' and '.join(features)} in " + "; ".join(sorted(spaces)) + ".")
     st.plotly_chart(charts.final_metrics_figure(table))
     st.markdown("**Latest samples**")
     sample_grid(chosen, labels)
