@@ -1,4 +1,4 @@
-"""Command line: python -m engine {list,train,evaluate,sample,bench} (DESIGN.md section 6).
+"""Command line: python -m engine {list,train,evaluate,sample,latent-map,loglik,bench} (DESIGN.md section 6).
 
 Exit codes: 0 done, 2 bad input (the message names the field or file), 3 diverged,
 130 interrupted after saving a checkpoint.
@@ -95,11 +95,35 @@ def cmd_evaluate(args) -> int:
     if args.samples:
         return evaluate_samples(args)
     cfg, _, model, step = load_run(Path(args.run))
+    if args.ivom:
+        return print_ivom(args, cfg, model, step)
     dataset = load_dataset(cfg.data, "train")
     _, metrics = evaluate_model(model, dataset, args.n, seed=args.seed)
     note = "" if "modes" in metrics else "\nmodes / HQ% / reverse KL: n/a (this data set has no known modes)"
     return print_metrics({"run": str(args.run), "step": step, "n": args.n}, metrics, args.json,
                          f"{cfg.model_name} on {cfg.data.name}, step {step}, {args.n} samples{note}", dataset.spec)
+
+
+def print_ivom(args, cfg, model, step: int) -> int:
+    """IvOM on held-out examples (DESIGN.md section 7) beside VEEGAN's published CIFAR-10 table."""
+    import numpy as np
+
+    from engine.reconstruct import PUBLISHED_IVOM, error_name, ivom
+    from engine.registry import load_dataset
+
+    test = load_dataset(cfg.data, "test")
+    pick = np.random.default_rng(1337).permutation(len(test.x))[:args.ivom_targets]  # VEEGAN's eval.py seed
+    _, _, errors = ivom(model, test.x[pick], args.ivom_iterations, seed=args.seed)
+    figure = {"ivom_mean": float(errors.mean()), "ivom_std": float(errors.std()), "targets": len(pick),
+              "iterations": args.ivom_iterations, "error": error_name(model.spec)}
+    if args.json:
+        print(json.dumps({"run": str(args.run), "step": step, **figure, "published": PUBLISHED_IVOM}, indent=2))
+        return 0
+    print(f"{cfg.model_name} on {cfg.data.name}, step {step}: IvOM {figure['ivom_mean']:.5f} +- "
+          f"{figure['ivom_std']:.5f} ({figure['error']}; {len(pick)} test targets, 3 L-BFGS starts, "
+          f"{args.ivom_iterations} iterations)")
+    print("VEEGAN Table 2, CIFAR-10 IvOM: " + "; ".join(f"{k} {v}" for k, v in PUBLISHED_IVOM.items()))
+    return 0
 
 
 def print_metrics(head: dict, metrics: dict, as_json: bool, title: str, spec: DataSpec) -> int:
@@ -134,33 +158,86 @@ def cmd_latent_map(args) -> int:
     """A 2-D map of real and generated points (engine.latent), cached in the run's analysis/ folder."""
     import torch
 
-    from engine.analysis import load_result, save_result
-    from engine.latent import latent_map
-    from engine.registry import load_dataset
-    from engine.trainer import load_run
+    from engine.analysis import ProgressFile, latent_map_of_run
 
     torch.set_num_threads(args.threads)
-    cfg, _, model, step = load_run(Path(args.run))
-    if args.step is not None and args.step != step:
-        raise ConfigError(f"--step {args.step}: run {args.run} keeps its checkpoint at step {step} only")
-    options = {"method": args.method, "space": args.space, "points": args.points, "seed": args.seed}
-    found = load_result(Path(args.run), "latent-map", step, options)
-    if found is None:
-        made = latent_map(model, load_dataset(cfg.data, "train"), args.method, args.space, args.points, args.seed,
-                          n_jobs=args.threads)
-        summary = {"feature_space": made.feature_space, "seconds": made.seconds, "real": len(made.real),
-                   "generated": len(made.generated), "cached": False}
-        save_result(Path(args.run), "latent-map", step, options, summary, made.arrays())
-    else:
-        summary = {**found[0], "cached": True}
+    progress = ProgressFile(args.status)
+    step, summary, _, cached = latent_map_of_run(Path(args.run), step=args.step, method=args.method,
+                                                 space=args.space, points=args.points, seed=args.seed,
+                                                 threads=args.threads, progress=progress)
+    progress("done", 1.0, state="finished")
     if args.json:
-        print(json.dumps({"run": str(args.run), "step": step, **options, **summary}, indent=2))
+        print(json.dumps({"run": str(args.run), "step": step, "cached": cached, **summary}, indent=2))
         return 0
     seconds = ", ".join(f"{k} {v:.1f} s" for k, v in summary["seconds"].items())
-    print(f"{cfg.model_name} on {cfg.data.name}, step {step}: {args.method} map of {summary['real']} real and "
-          f"{summary['generated']} generated points in {summary['feature_space']}"
-          f" ({'cached' if summary['cached'] else seconds})")
+    print(f"step {step}: {args.method} map of {summary['real']} real and {summary['generated']} generated points "
+          f"in {summary['feature_space']} ({'cached' if cached else seconds})")
     return 0
+
+
+def cmd_reconstruct(args) -> int:
+    """Reconstructions (encoders), IvOM fits and interpolations of a run (engine.reconstruct), cached."""
+    import torch
+
+    from engine.analysis import ProgressFile, reconstructions_of_run
+
+    torch.set_num_threads(args.threads)
+    progress = ProgressFile(args.status)
+    step, summary, _, cached = reconstructions_of_run(Path(args.run), step=args.step, points=args.points,
+                                                      iterations=args.iterations, seed=args.seed, progress=progress)
+    progress("done", 1.0, state="finished")
+    if args.json:
+        print(json.dumps({"run": str(args.run), "step": step, "cached": cached, **summary}, indent=2))
+        return 0
+    recon = (f"reconstruction {summary['reconstruction_mean']:.5f}, " if summary["encodes"] else "")
+    print(f"step {step}, {summary['points']} held-out examples ({summary['error']}): {recon}"
+          f"IvOM {summary['ivom_mean']:.5f}{' (cached)' if cached else ''}")
+    return 0
+
+
+def cmd_loglik(args) -> int:
+    """Held-out log-likelihood of a trained run by importance sampling and AIS (engine.metrics.likelihood)."""
+    import torch
+
+    from engine.analysis import ProgressFile, loglik_of_run
+    from engine.metrics.likelihood import LoglikOptions
+
+    torch.set_num_threads(args.threads)
+    options = LoglikOptions(estimator=args.estimator, importance_samples=args.importance_samples,
+                            dispersion=args.dispersion, prior_share=args.prior_share, encoder_steps=args.encoder_steps,
+                            ais_temperatures=args.ais_temperatures, ais_chains=args.ais_chains, seed=args.seed)
+    options.check()
+    progress = ProgressFile(args.status)
+    step, summary, _, cached = loglik_of_run(Path(args.run), options, step=args.step, split=args.split,
+                                             data=args.data, points=args.points, progress=progress)
+    progress("done", 1.0, state="finished")
+    if args.json:
+        print(json.dumps({"run": str(args.run), "step": step, "cached": cached, **summary}, indent=2))
+        return 0
+    print(loglik_text(summary, step, cached))
+    return 0
+
+
+def loglik_text(summary: dict, step: int, cached: bool) -> str:
+    """The likelihood summary as a few lines a person reads."""
+    lines = [f"{summary['model']} on {summary['dataset']}, step {step}: held-out log p(x) of {summary['points']} "
+             f"points ({summary['dims']} dims), sigma: {summary['sigma']}"
+             f"{', truncated to the data range' if summary['truncated'] else ''}{' (cached)' if cached else ''}"]
+    names = {"is": "importance sampling", "ais": "annealed importance sampling"}
+    for name, est in summary["estimates"].items():
+        how = (f"S = {est['samples']}, dispersion {est['dispersion']}, ESS mean {est['ess_mean']:.0f} min "
+               f"{est['ess_min']:.1f}" if name == "is" else
+               f"{est['samples']} chains, {est['temperatures']} temperatures, acceptance {est['accept_rate']:.2f}")
+        lines.append(f"  {names[name]}: {est['nats']:.3f} +- {est['se']:.3f} nats per example "
+                     f"(NLL {est['nll_bits_per_dim']:.4f} bits/dim; {how}; {est['seconds']:.1f} s)")
+    if "is_minus_ais" in summary:
+        lines.append(f"  IS - AIS on the same points: {summary['is_minus_ais']['nats']:.3f} "
+                     f"+- {summary['is_minus_ais']['se']:.3f} nats")
+    if "data" in summary:
+        gaps = ", ".join(f"{name.upper()} {gap['nats']:.3f} +- {gap['se']:.3f}" for name, gap in summary["gap"].items())
+        lines.append(f"  the data's own density: {summary['data']['nats']:.3f} +- {summary['data']['se']:.3f} nats; "
+                     f"gap (estimates KL(p_data || p_model)): {gaps}")
+    return "\n".join(lines)
 
 
 def cmd_sample(args) -> int:
@@ -263,6 +340,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--data", help="with --samples: the data set they are scored against")
     s.add_argument("--n", type=int, default=2500)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--ivom", action="store_true", help="inference via optimisation on held-out targets instead")
+    s.add_argument("--ivom-targets", type=int, default=64, help="held-out targets (VEEGAN's runner: 64)")
+    s.add_argument("--ivom-iterations", type=int, default=50, help="L-BFGS iterations per start")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_evaluate)
 
@@ -275,15 +355,47 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("latent-map", help="real and generated points on one 2-D map (t-SNE, UMAP or PCA)")
     s.add_argument("--run", required=True)
-    s.add_argument("--step", type=int, help="the checkpoint's step (a run keeps its newest checkpoint)")
+    s.add_argument("--step", type=int, help="an evaluation step whose weights the run kept (default: its newest)")
     s.add_argument("--method", default="tsne", choices=("tsne", "umap", "pca"))
     s.add_argument("--space", default="data", choices=("data", "latent"),
                    help="data: data space, or digit-classifier features for digit sets; latent: codes (encoders)")
     s.add_argument("--points", type=int, default=2_000, help="real points, and as many generated")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--status", help="JSON file the progress is written to (analysis jobs)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_latent_map)
+
+    s = sub.add_parser("reconstruct", help="reconstructions, IvOM fits and interpolations of held-out examples")
+    s.add_argument("--run", required=True)
+    s.add_argument("--step", type=int, help="an evaluation step whose weights the run kept (default: its newest)")
+    s.add_argument("--points", type=int, default=16)
+    s.add_argument("--iterations", type=int, default=50, help="L-BFGS iterations of each IvOM start")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--status", help="JSON file the progress is written to (analysis jobs)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_reconstruct)
+
+    s = sub.add_parser("loglik", help="held-out log-likelihood: importance sampling and AIS, with standard errors")
+    s.add_argument("--run", required=True)
+    s.add_argument("--step", type=int, help="an evaluation step whose weights the run kept (default: its newest)")
+    s.add_argument("--split", default="test", choices=("train", "test"))
+    s.add_argument("--data", help="score the examples of another data set of the same shape, e.g. vectors:FILE.npy")
+    s.add_argument("--points", type=int, default=1_000)
+    s.add_argument("--importance-samples", type=int, default=1_000, help="S, proposal draws per point")
+    s.add_argument("--estimator", default="both", choices=("is", "ais", "both"))
+    s.add_argument("--dispersion", type=float, default=2.0, help="proposal variance / the fitted encoder's")
+    s.add_argument("--prior-share", type=float, default=0.5,
+                   help="share of the S draws taken from the prior (defensive mixture; 0 = the Gaussian only)")
+    s.add_argument("--encoder-steps", type=int, default=1_000, help="Adam steps fitting the encoder (ELBO)")
+    s.add_argument("--ais-temperatures", type=int, default=500)
+    s.add_argument("--ais-chains", type=int, default=16)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--status", help="JSON file the progress is written to (analysis jobs)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_loglik)
 
     s = sub.add_parser("train-classifier", help="the evaluation classifier shipped in assets/")
     s.add_argument("--data", help="mnist or mnist5k (default: mnist when its files are present, else mnist5k)")

@@ -8,9 +8,12 @@ under analysis/. Nothing here touches the run's own status.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +68,146 @@ def _mlflow_run_id(run_dir: Path) -> str | None:
         return json.loads((Path(run_dir) / "status.json").read_text()).get("mlflow_run_id")
     except (OSError, ValueError):
         return None
+
+
+def cached(run_dir: Path, name: str, step: int, options: dict[str, Any],
+           compute: Callable[[], tuple[dict[str, Any], dict[str, np.ndarray]]]
+           ) -> tuple[dict[str, Any], dict[str, np.ndarray], bool]:
+    """(summary, arrays, whether they were read from the cache): the saved result under this key, else compute()
+    saved under it."""
+    found = load_result(run_dir, name, step, options)
+    if found is not None:
+        return found[0], found[1], True
+    summary, arrays = compute()
+    save_result(run_dir, name, step, options, summary, arrays)
+    return load_result(run_dir, name, step, options)[0], arrays, False
+
+
+class ProgressFile:
+    """Progress of an analysis job as {"state", "message", "progress" (0..1)} in a JSON file the app polls; a
+    None path makes it a no-op."""
+
+    def __init__(self, path: Path | None):
+        self.path = Path(path) if path else None
+
+    def __call__(self, message: str, done: float, state: str = "running", **extra: Any) -> None:
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.path, json.dumps({"state": state, "message": message, "progress": round(done, 4),
+                                                "updated": time.time(), **extra}))
+
+
+def loglik_of_run(run_dir: Path, options, *, step: int | None = None, split: str = "test", data: str | None = None,
+                  points: int = 1_000, progress: Callable | None = None
+                  ) -> tuple[int, dict[str, Any], dict[str, np.ndarray], bool]:
+    """(step, summary, arrays, cached) of the held-out log-likelihood (engine.metrics.likelihood) of the run's
+    model at a step, on the first `points` examples of a split of its data set (or of `data`, same shape); for
+    data of known density, the data's own figure and the gap to it (an estimate of KL(p_data || p_model))."""
+    from engine.config import ConfigError
+    from engine.metrics.likelihood import data_loglik, model_loglik
+    from engine.registry import load_dataset
+    from engine.trainer import load_run
+
+    cfg, spec, model, step = load_run(run_dir, step=step)
+    scored = load_dataset(data or cfg.data, split)
+    if tuple(scored.spec.shape) != tuple(spec.shape):
+        raise ConfigError(f"--data {data}: examples of shape {tuple(scored.spec.shape)}, but the run's model makes "
+                          f"{tuple(spec.shape)}")
+    test_x = scored.x[:points]
+    key = {"split": split, "data": data or cfg.data.name, "points": len(test_x), **dataclasses.asdict(options)}
+
+    def compute() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        out = model_loglik(model, load_dataset(cfg.data, "train").x, test_x, options, progress)
+        arrays = {f"{name}_per_point": values for name, values in out.pop("arrays").items()}
+        own = data_loglik(scored.spec, test_x)
+        if own is not None:
+            arrays["data_per_point"] = own
+            out["data"] = {"nats": float(own.mean()), "se": _standard_error(own)}
+            out["gap"] = {name: {"nats": float((own - arrays[f"{name}_per_point"]).mean()),
+                                 "se": _standard_error(own - arrays[f"{name}_per_point"])}
+                          for name in out["estimates"]}
+        return {"model": cfg.model_name, "dataset": cfg.data.name, **out}, arrays
+
+    return step, *cached(Path(run_dir), "loglik", step, key, compute)
+
+
+def _standard_error(values: np.ndarray) -> float:
+    return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
+
+
+def latent_map_of_run(run_dir: Path, *, step: int | None = None, method: str = "tsne", space: str = "data",
+                      points: int = 2_000, seed: int = 0, threads: int = 1, progress: Callable | None = None
+                      ) -> tuple[int, dict[str, Any], dict[str, np.ndarray], bool]:
+    """(step, summary, arrays, cached) of the run's latent or data map (engine.latent) at a step."""
+    from engine.latent import latent_map
+    from engine.registry import load_dataset
+    from engine.trainer import load_run
+
+    cfg, _, model, step = load_run(run_dir, step=step)
+    key = {"method": method, "space": space, "points": points, "seed": seed}
+
+    def compute() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        if progress is not None:
+            progress(f"{method} map of {points} real and {points} generated points", 0.1)
+        made = latent_map(model, load_dataset(cfg.data, "train"), method, space, points, seed, n_jobs=threads)
+        return ({"feature_space": made.feature_space, "seconds": made.seconds, "real": len(made.real),
+                 "generated": len(made.generated)}, made.arrays())
+
+    return step, *cached(Path(run_dir), "latent-map", step, key, compute)
+
+
+def reconstructions_of_run(run_dir: Path, *, step: int | None = None, points: int = 16, iterations: int = 50,
+                           interpolation_steps: int = 8, seed: int = 0, progress: Callable | None = None
+                           ) -> tuple[int, dict[str, Any], dict[str, np.ndarray], bool]:
+    """(step, summary, arrays, cached): `points` held-out examples beside their reconstructions (encoders) and
+    IvOM fits, with per-example errors, and interpolations between two examples' codes and two prior draws."""
+    import torch
+
+    from engine.models.base import Encodes
+    from engine.reconstruct import error_name, interpolate, ivom, reconstruct, squared_error
+    from engine.registry import load_dataset
+    from engine.trainer import load_run
+
+    cfg, spec, model, step = load_run(run_dir, step=step)
+    key = {"points": points, "iterations": iterations, "interpolation_steps": interpolation_steps, "seed": seed}
+
+    def compute() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        x = load_dataset(cfg.data, "test").x[:points].to(model.device)
+        if progress is not None:
+            progress(f"IvOM: L-BFGS on {len(x)} examples x 3 starts", 0.1)
+        codes, fitted, fit_errors = ivom(model, x, iterations, seed=seed)
+        arrays = {"x": x, "ivom": fitted, "ivom_error": fit_errors}
+        summary: dict[str, Any] = {"error": error_name(spec), "points": len(x), "encodes": isinstance(model, Encodes),
+                                   "ivom_mean": float(fit_errors.mean())}
+        if isinstance(model, Encodes):
+            recon = reconstruct(model, x)
+            arrays.update(reconstruction=recon, reconstruction_error=squared_error(recon, x, spec))
+            summary["reconstruction_mean"] = float(arrays["reconstruction_error"].mean())
+            codes = model.encode(x)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            prior = model.prior(2)
+        for path in ("linear", "spherical"):
+            arrays[f"between_examples_{path}"] = interpolate(model, codes[0], codes[1], interpolation_steps, path)
+            arrays[f"between_prior_draws_{path}"] = interpolate(model, prior[0], prior[1], interpolation_steps, path)
+        summary["example_codes"] = "encode(x)" if isinstance(model, Encodes) else "IvOM codes"
+        return summary, {k: v.detach().cpu().numpy() for k, v in arrays.items()}
+
+    return step, *cached(Path(run_dir), "reconstructions", step, key, compute)
+
+
+def saved_results(run_dir: Path, name: str) -> list[dict[str, Any]]:
+    """The summaries of every saved result of one analysis of a run, newest step first."""
+    found = []
+    for path in sorted((Path(run_dir) / FOLDER).glob(f"{name}-step*.json"), reverse=True):
+        try:
+            found.append({**json.loads(path.read_text()), "key": path.stem})
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def arrays_of(run_dir: Path, key: str) -> dict[str, np.ndarray]:
+    """The arrays of a saved result named by its key (saved_results' "key")."""
+    with np.load(Path(run_dir) / FOLDER / f"{key}.npz", allow_pickle=False) as saved:
+        return {k: saved[k] for k in saved.files}

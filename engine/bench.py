@@ -20,6 +20,7 @@ from engine.registry import MODELS, load_dataset, preset_sections, resolve_confi
 SUITES = {"synthetic": ("ring8", "grid25", "hd1200"), "images": ("stacked_mnist",)}
 # settings a suite adds before the user's --set: the image suite builds Stacked MNIST from the 5,000 shipped digits
 SUITE_SETS = {"images": ["data.source=mnist5k"]}
+LOOP_SETS = ["train.keep_weights=false"]  # bench runs are compared at their end: no weights per evaluation
 PUBLISHED = REPO_ROOT / "assets" / "published.json"
 TRUE_SAMPLE_SEED = 10_000  # draws of the reference row, apart from the training set's seed
 
@@ -41,7 +42,8 @@ def run_suite(suite: str, models: list[str], seeds: int, steps: int, overrides: 
             for seed in range(first_seed, first_seed + seeds):
                 loop = [f"train.{k}={v}" for k, v in (("steps", steps), ("seed", seed), ("eval_every", steps),
                                                       ("checkpoint_every", steps), ("threads", 2))]
-                cfg = resolve_config(model, dataset, [*loop, *SUITE_SETS.get(suite, []), *overrides])
+                cfg = resolve_config(model, dataset,
+                                     [*loop, *LOOP_SETS, *SUITE_SETS.get(suite, []), *overrides])
                 run_dir = root / f"{model}-{dataset}-s{seed}"
                 code = train(cfg, run_dir, use_mlflow=use_mlflow).code
                 result, wall = _read_run(run_dir)

@@ -24,7 +24,11 @@ def save_checkpoint(path: Path, payload: dict) -> None:
     tmp.replace(path)
 
 
-def load_checkpoint(path: Path) -> dict:
+RESUMABLE = frozenset({"step", "config", "model", "optimizers", "rng"})
+WEIGHTS = frozenset({"step", "model"})  # the weights a run keeps per evaluation step
+
+
+def load_checkpoint(path: Path, needed: frozenset[str] = RESUMABLE) -> dict:
     """Load with weights_only=True; any failure becomes one CheckpointError line naming the file."""
     path = Path(path)
     if not path.is_file():
@@ -34,7 +38,6 @@ def load_checkpoint(path: Path) -> dict:
     except Exception as exc:  # torch raises many types for a damaged file
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({reason[:120]})") from None
-    needed = {"step", "config", "model", "optimizers", "rng"}
     if not isinstance(payload, dict) or not needed <= set(payload):
         raise CheckpointError(f"checkpoint {path} is not a ModeScope checkpoint (missing {sorted(needed)})")
     return payload

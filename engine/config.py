@@ -164,6 +164,8 @@ class TrainConfig(Section):
     eval_every: int = param(1_000, range=(1, 10_000_000), help="steps between evaluations")
     eval_samples: int = param(2_500, range=(10, 1_000_000), help="samples per evaluation (VEEGAN: 2,500)")
     checkpoint_every: int = param(1_000, range=(1, 10_000_000), help="steps between checkpoints")
+    keep_weights: bool = param(True, help="keep the model's weights at every evaluation step (weights/, no "
+                                          "optimiser state) so analyses can read an earlier step")
     log_every: int = param(10, range=(1, 100_000), help="steps between loss records")
     threads: int = param(0, range=(0, 256),
                          help="torch threads; 0 = half the cores (two jobs on two cores must not thrash)")

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from engine.callbacks import Callback, PruneRun, TrainResult
-from engine.checkpoint import load_checkpoint, save_checkpoint
+from engine.checkpoint import WEIGHTS, load_checkpoint, save_checkpoint
 from engine.config import ConfigError, RunConfig, build_run_config, write_atomic, write_atomic_bytes
 from engine.evaluation import evaluate_model
 from engine.data import DataSpec
@@ -43,6 +43,7 @@ class RunFiles:
         self.status = self.root / "status.json"
         self.metrics = self.root / "metrics.jsonl"
         self.checkpoint = self.root / "checkpoint.pt"
+        self.weights = self.root / "weights"  # step-XXXXXXXX.pt per evaluation step (train.keep_weights)
         self.eval = self.root / "eval.json"
         self.samples = self.root / "samples"
         self.stop_flag = self.root / "STOP"
@@ -167,6 +168,10 @@ class Trainer:
             "extra": self.model.extra_state(), "elapsed": self.elapsed,
             "mlflow_run_id": self.status["mlflow_run_id"], "rng": rng})
 
+    def keep_weights(self) -> None:
+        save_checkpoint(self.files.weights / f"step-{self.step:08d}.pt",
+                        {"step": self.step, "model": self.model.state_dict(), "extra": self.model.extra_state()})
+
     def finish(self, state: str, code: int, message: str = "") -> TrainResult:
         self.files.stop_flag.unlink(missing_ok=True)  # served: a resume must not stop at once
         self.write_status(state=state, message=message)
@@ -247,6 +252,8 @@ class Trainer:
             x, self.last_metrics = _evaluate(self.model, self.dataset, self.cfg, self.files, step, metrics_log)
         if step % train_cfg.checkpoint_every == 0 or last:
             self.checkpoint()
+        if evaluated and train_cfg.keep_weights:
+            self.keep_weights()
         if evaluated:  # after the checkpoint: a callback that prunes here leaves this step's weights behind
             for callback in self.callbacks:
                 callback.on_eval(self, step, self.last_metrics, x)
@@ -342,12 +349,30 @@ def _write_line(handle, record: dict) -> None:
     handle.flush()
 
 
-def load_run(run_dir: Path, device: str = "cpu") -> tuple[RunConfig, DataSpec, torch.nn.Module, int]:
-    """(config, data spec, model, step) of a trained run, weights from its checkpoint; its data is not loaded
-    (load_dataset(cfg.data, split) where the examples are needed)."""
+def kept_steps(run_dir: Path) -> list[int]:
+    """The steps whose weights a run kept (train.keep_weights), ascending, and its checkpoint's step."""
+    files = RunFiles(run_dir)
+    steps = {int(p.stem.removeprefix("step-")) for p in files.weights.glob("step-*.pt")}
+    latest = _checkpoint_step(files)
+    return sorted(steps | ({latest} if latest is not None else set()))
+
+
+def load_run(run_dir: Path, device: str = "cpu", step: int | None = None
+             ) -> tuple[RunConfig, DataSpec, torch.nn.Module, int]:
+    """(config, data spec, model, step) of a trained run, weights from its checkpoint or, with step, from the
+    weights it kept at that evaluation step; its data is not loaded (load_dataset(cfg.data, split) where the
+    examples are needed)."""
     files = RunFiles(run_dir)
     cfg = files.read_config()
     ckpt = load_checkpoint(files.checkpoint)
+    if step is not None and step != int(ckpt["step"]):
+        kept = files.weights / f"step-{step:08d}.pt"
+        if not kept.exists():
+            from engine.config import ConfigError
+
+            steps = ", ".join(map(str, kept_steps(run_dir))) or "none"
+            raise ConfigError(f"--step {step}: run {run_dir} has no weights at that step (kept: {steps})")
+        ckpt = load_checkpoint(kept, WEIGHTS)
     spec = files.read_spec(cfg)
     model = build_model(cfg, spec, pick_device(device))
     model.load_state_dict(ckpt["model"])

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.special import logsumexp
 from scipy.stats import chi2
 
 HQ_ACCEPT_RATE = 1.0 - math.exp(-4.5)  # share of true samples the 2-D 3-std rule accepts
@@ -53,6 +54,17 @@ class Mixture:
     def hq_radius(self) -> float:
         """Distance to the nearest mean below which a sample is high quality."""
         return self.std * math.sqrt(chi2.ppf(HQ_ACCEPT_RATE, df=self.intrinsic_dim))
+
+    def log_prob(self, x: np.ndarray) -> np.ndarray:
+        """The exact log-density at each row of x (nats), for full-rank mixtures (a density on R^D):
+        log sum_k w_k N(x; mu_k, std^2 I)."""
+        if self.bases is not None:
+            raise ValueError("components confined to subspaces have no density on the whole space")
+        squared = ((x[:, None, :] - self.means[None]) ** 2).sum(-1)                      # (n, K)
+        d = x.shape[1]
+        log_components = np.log(self.weights)[None] - 0.5 * squared / self.std**2 - d * (math.log(self.std)
+                                                                                           + 0.5 * math.log(2 * math.pi))
+        return logsumexp(log_components, axis=1)
 
     def sample(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """n points and their component labels, float32."""

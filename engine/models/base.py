@@ -37,7 +37,8 @@ class GenerativeModel(nn.Module):
         return torch.randn(n, self.latent_dim, device=self.device)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """The data-space mean of x given codes z, (n, *spec.shape): the generator applied to z."""
+        """The data-space mean of x given codes z, (n, *spec.shape): the generator applied to z. Differentiable
+        in z (no no_grad here): the likelihood estimators and IvOM optimise codes through it."""
         return self.generator(z)
 
     @torch.no_grad()

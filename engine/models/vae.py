@@ -150,9 +150,8 @@ class VAE(GenerativeModel):
         mean = self.decode(self.prior(n))
         return mean + self.observation_sigma() * torch.randn_like(mean)
 
-    @torch.no_grad()
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """The decoder mean G(z)."""
+        """The decoder mean G(z), differentiable in z (the likelihood's encoder fit and MAP search need that)."""
         return self.decoder(z)
 
     @torch.no_grad()

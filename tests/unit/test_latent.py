@@ -86,4 +86,5 @@ def test_latent_map_command_saves_then_reads_the_cached_map(home, tmp_path, caps
     assert first["cached"] is False and first["step"] == 20 and first["real"] == 300
     assert main(args) == 0 and json.loads(capsys.readouterr().out)["cached"] is True
     assert main([*args, "--step", "10"]) == 2
-    assert "--step 10: run" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--step 10: run" in err and "no weights at that step (kept: 20)" in err

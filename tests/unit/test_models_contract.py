@@ -62,6 +62,10 @@ def test_prior_decode_sample_and_the_optional_capabilities(name, spec):
     z = model.prior(5)
     assert z.shape == (5, model.latent_dim) and model.latent_dim == model.config.latent_dim
     assert model.decode(z).shape == (5, *shape)
+    # decode is differentiable in z: the likelihood's encoder fit, MAP search and IvOM optimise codes through it
+    z_leaf = z.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(model.decode(z_leaf).sum(), z_leaf)
+    assert grad.abs().sum() > 0
     assert isinstance(model, Encodes) == (name in ENCODERS)
     assert isinstance(model, ObservationModel) == (name in OBSERVATION_MODELS)
     if isinstance(model, Encodes):

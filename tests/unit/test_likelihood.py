@@ -1,0 +1,138 @@
+"""Held-out log-likelihood: both estimators against closed forms (engine.metrics.likelihood, issue 12)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import multivariate_normal
+
+from engine.data import DataSpec
+from engine.metrics.likelihood import (GaussianDecoder, LoglikOptions, _log_normal_mass, annealed_importance_sampling,
+                                       data_loglik, fit_encoder, importance_sampling, sigmoid_schedule)
+
+D, LATENT = 3, 2
+SPEC = DataSpec(name="lg", kind="vector", shape=(D,), low=-10.0, high=10.0)
+FAST = LoglikOptions(encoder_steps=400, importance_samples=300, ais_temperatures=150, ais_chains=8)
+
+
+@pytest.fixture(scope="module")
+def linear_gaussian():
+    """G(z) = Wz + b, sigma 0.5: x ~ N(b, W W^T + sigma^2 I) exactly; its fitted encoder."""
+    torch.manual_seed(0)
+    weight, bias = torch.randn(D, LATENT), torch.randn(D)
+    decoder = GaussianDecoder(lambda z: z @ weight.T + bias, torch.full((D,), 0.5), LATENT)
+    exact = torch.distributions.MultivariateNormal(bias, weight @ weight.T + 0.25 * torch.eye(D))
+    train, test = exact.sample((2000,)), exact.sample((100,))
+    encoder, _ = fit_encoder(decoder, train, SPEC, FAST)
+    return decoder, encoder, test, exact.log_prob(test).double().numpy()
+
+
+def test_importance_sampling_matches_the_linear_gaussian_closed_form(linear_gaussian):
+    decoder, encoder, test, exact = linear_gaussian
+    estimate = importance_sampling(decoder, encoder, test, FAST)
+    assert abs(estimate.per_point.mean() - exact.mean()) < 0.05
+    assert np.abs(estimate.per_point - exact).max() < 0.5
+    assert (estimate.ess > 1).all() and estimate.ess.max() <= FAST.importance_samples + 1e-6
+
+
+def test_importance_sampling_rises_toward_the_exact_value_as_s_grows(linear_gaussian):
+    decoder, encoder, test, exact = linear_gaussian
+    poor = replace(FAST, dispersion=6.0, prior_share=0.0)  # a wide proposal: log mean w is well below at small S
+    means = [importance_sampling(decoder, encoder, test, replace(poor, importance_samples=s)).per_point.mean()
+             for s in (1, 10, 1000)]
+    assert means[0] < means[1] < means[2] and means[0] < exact.mean() - 1.0
+    assert abs(means[2] - exact.mean()) < 0.1
+
+
+def test_annealed_importance_sampling_matches_the_closed_form(linear_gaussian):
+    decoder, _, test, exact = linear_gaussian
+    estimate = annealed_importance_sampling(decoder, test, replace(FAST, ais_temperatures=500, ais_chains=16))
+    assert abs(estimate.per_point.mean() - exact.mean()) < 0.1
+    assert np.abs(estimate.per_point - exact).max() < 0.5
+    assert 0.3 < estimate.extra["accept_rate"] < 0.95
+
+
+def test_a_wrong_model_scores_below_the_datas_own_density(linear_gaussian):
+    """E_p[log q] <= E_p[log p] for any q: a shifted generator's estimate must fall below the exact figure,
+    and the right generator's must not exceed it by more than its standard error."""
+    decoder, encoder, test, exact = linear_gaussian
+    right = importance_sampling(decoder, encoder, test, FAST).summary(D)
+    shifted = replace(decoder, decode=lambda z: decoder.decode(z) + 1.0)
+    wrong = importance_sampling(shifted, encoder, test, FAST).summary(D)
+    assert right["nats"] <= exact.mean() + right["se"]
+    assert wrong["nats"] < exact.mean() - 1.0
+
+
+def test_truncated_pixel_likelihood_integrates_to_one_on_the_range():
+    decoder = GaussianDecoder(lambda z: z, torch.tensor([0.3]), 1, bounds=(-1.0, 1.0))
+    grid = torch.linspace(-1, 1, 20001)[:, None]
+    for mean in (-0.9, 0.0, 0.7, 3.0):  # the last far outside the range: the tail mass must stay finite
+        density = decoder.log_likelihood(grid, torch.full_like(grid, mean)).exp()
+        assert torch.trapezoid(density, grid[:, 0]).item() == pytest.approx(1.0, abs=1e-3)
+    mass = _log_normal_mass(torch.tensor([-40.0, 39.0]), torch.tensor([-39.0, 40.0]))
+    assert torch.isfinite(mass).all()
+
+
+def test_mixture_log_density_against_a_direct_sum():
+    from engine.data.synthetic import MIXTURES
+
+    mixture = MIXTURES["grid25"]()
+    x, _ = mixture.sample(50, seed=3)
+    direct = np.log(sum(w * multivariate_normal(m, mixture.std**2 * np.eye(2)).pdf(x)
+                        for w, m in zip(mixture.weights, mixture.means)))
+    np.testing.assert_allclose(mixture.log_prob(x.astype(np.float64)), direct, rtol=1e-9)
+    assert data_loglik(SPEC, torch.zeros(2, D)) is None  # no known density
+
+
+def test_sigmoid_schedule_runs_from_zero_to_one():
+    betas = sigmoid_schedule(100)
+    assert betas[0] == 0.0 and betas[-1] == 1.0 and (np.diff(betas) > 0).all()
+
+
+def test_loglik_cli_on_a_trained_run_reports_both_and_caches(tmp_path, capsys):
+    """A few ring8 steps of PresGAN: both estimators, the data's own figure above both, a second call cached."""
+    from engine.__main__ import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--model", "presgan", "--data", "ring8", "--steps", "200", "--set", "train.eval_every=100",
+                 "--set", "train.threads=1", "--no-mlflow", "--out", str(run)]) == 0
+    args = ["loglik", "--run", str(run), "--points", "60", "--importance-samples", "2000", "--encoder-steps", "200",
+            "--ais-temperatures", "200", "--ais-chains", "8", "--json", "--status", str(tmp_path / "progress.json")]
+    capsys.readouterr()
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert set(first["estimates"]) == {"is", "ais"} and not first["cached"]
+    assert first["sigma"] == "the model's own" and first["points"] == 60
+    for name in ("is", "ais"):
+        assert first["estimates"][name]["nats"] <= first["data"]["nats"] + first["estimates"][name]["se"]
+        assert first["gap"][name]["nats"] == pytest.approx(first["data"]["nats"] - first["estimates"][name]["nats"])
+    assert json.loads((tmp_path / "progress.json").read_text())["state"] == "finished"
+    assert main(args) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["cached"] and second["estimates"] == first["estimates"]
+    # an earlier kept step, and a step that was never kept
+    assert main([*args[:3], "--step", "100", *args[3:]]) == 0
+    assert json.loads(capsys.readouterr().out)["step"] == 100
+    assert main([*args[:3], "--step", "150", *args[3:]]) == 2
+    assert "no weights at that step (kept: 100, 200)" in capsys.readouterr().err
+
+
+def test_a_model_without_an_observation_model_gets_a_fitted_sigma(tmp_path, capsys):
+    from engine.__main__ import main
+
+    run = tmp_path / "gan"
+    assert main(["train", "--model", "gan", "--data", "grid25", "--steps", "50", "--set", "train.threads=1",
+                 "--no-mlflow", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["loglik", "--run", str(run), "--points", "40", "--importance-samples", "200", "--estimator", "is",
+                 "--encoder-steps", "100", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["sigma"] == "fitted at test time" and set(out["estimates"]) == {"is"}
+    assert math.isfinite(out["estimates"]["is"]["nats"]) and out["sigma_mean"] > 1e-3
+    assert main(["loglik", "--run", str(run), "--data", "mnist5k"]) == 2
+    assert "--data mnist5k: examples of shape (1, 28, 28)" in capsys.readouterr().err
