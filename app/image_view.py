@@ -1,5 +1,6 @@
-"""Explore's view of an image run: the sample grid at any evaluation step, the mode histogram of digit sets (10
-bars for MNIST, a 10 x 100 map for Stacked MNIST) against the expected shares, and the figures over training."""
+"""Explore's views of an image run: the sample grid at any evaluation step (Samples tab), the mode histogram of
+digit sets (10 bars for MNIST, a 10 x 100 map for Stacked MNIST) against the expected shares, and the figures over
+training (Modes tab)."""
 
 from __future__ import annotations
 
@@ -72,12 +73,9 @@ def mode_map(run_dir: Path, spec: DataSpec) -> None:
     st.plotly_chart(figure(counts, expected, title))
 
 
-def render(run_dir: Path, spec: DataSpec, evals: pd.DataFrame) -> None:
-    grid, modes = st.columns(2)
-    with grid:
-        grid_slider(run_dir)
-    with modes:
-        mode_map(run_dir, spec)
+def modes(run_dir: Path, spec: DataSpec, evals: pd.DataFrame) -> None:
+    """The mode histogram (or Stacked MNIST's map) and the figures over training (Modes tab)."""
+    mode_map(run_dir, spec)
     curves = tuple(name for name in CURVES if name in evals)
     if curves:
         st.markdown("**Over training**")

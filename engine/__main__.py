@@ -257,6 +257,12 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def torch_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
+
+
 def cmd_bench(args) -> int:
     from engine.bench import SUITES, official_presgan_table, report_table, run_suite, speed_table, write_report
 
@@ -268,6 +274,12 @@ def cmd_bench(args) -> int:
         if not run_dirs:
             raise ConfigError(f"--report {args.report[0]} holds no bench run directories")
         table = report_table(run_dirs)
+        if args.loglik:
+            from engine.bench import loglik_table
+            from engine.metrics.likelihood import LoglikOptions
+
+            torch_threads(args.threads or 1)
+            table += "\n" + loglik_table(run_dirs, LoglikOptions(estimator=args.loglik), points=args.loglik_points)
         print(table)
         write_report(table, args.out)
         return 0
@@ -420,6 +432,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", metavar="KEY=VALUE")
     s.add_argument("--iterations", type=int, help="steps per timing of a speed suite (speed: 200, official: 10)")
     s.add_argument("--threads", type=int, help="torch threads of a speed suite (speed: 1, speed-presgan-official: 2)")
+    s.add_argument("--loglik", choices=("is", "ais", "both"),
+                   help="with --report: add the held-out log-likelihood table (this estimator; cached per run)")
+    s.add_argument("--loglik-points", type=int, default=500, help="held-out points per run of --loglik")
     s.add_argument("--out")
     s.add_argument("--no-mlflow", action="store_true")
     s.set_defaults(func=cmd_bench)

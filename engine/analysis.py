@@ -114,7 +114,7 @@ def loglik_of_run(run_dir: Path, options, *, step: int | None = None, split: str
         raise ConfigError(f"--data {data}: examples of shape {tuple(scored.spec.shape)}, but the run's model makes "
                           f"{tuple(spec.shape)}")
     test_x = scored.x[:points]
-    key = {"split": split, "data": data or cfg.data.name, "points": len(test_x), **dataclasses.asdict(options)}
+    key = {"split": split, "data": data or cfg.data.name, "points": points, **dataclasses.asdict(options)}
 
     def compute() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         out = model_loglik(model, load_dataset(cfg.data, "train").x, test_x, options, progress)

@@ -167,6 +167,36 @@ def _row(model, dataset, steps, results, walls, published, figures) -> str:
     return f"| {model} | {dataset} | {steps} | {' | '.join(cols)} | {ref} | {wall} | {done} of {len(results)} |"
 
 
+def loglik_table(run_dirs: list[Path], options, points: int = 500,
+                 echo=lambda line: print(line, flush=True)) -> str:
+    """Held-out log-likelihood of finished bench runs (engine.metrics.likelihood, cached in each run), one row per
+    (method, data set, steps): the estimators' nats per example (mean ± std over seeds), for data of known
+    density the data's own figure and the gap to it (an estimate of KL(p_data || p_model))."""
+    from engine.analysis import loglik_of_run
+
+    groups: dict[tuple, list[dict]] = {}
+    for run_dir in run_dirs:
+        config = json.loads((Path(run_dir) / "config.json").read_text())
+        if json.loads((Path(run_dir) / "status.json").read_text()).get("state") != "finished":
+            continue
+        _, summary, _, cached = loglik_of_run(Path(run_dir), options, points=points)
+        echo(f"{Path(run_dir).name}: " + ", ".join(f"{k} {v['nats']:.3f}" for k, v in summary["estimates"].items())
+             + (" (cached)" if cached else ""))
+        groups.setdefault((config["model_name"], config["data"]["name"], config["train"]["steps"]), []).append(summary)
+    names = [n for n in ("is", "ais") if options.estimator in (n, "both")]
+    header = (f"| method | dataset | steps | {' | '.join(f'log p(x) {n.upper()}, nats' for n in names)} "
+              f"| gap to the data ({names[0].upper()}) | data's own | sigma | runs |\n" + "|---" * (len(names) + 6) + "|")
+    rows = []
+    for (model, dataset, steps), found in groups.items():
+        cols = [_mean_std([r["estimates"][n]["nats"] for r in found]) for n in names]
+        gap = _mean_std([r["gap"][names[0]]["nats"] for r in found if "gap" in r]) if "gap" in found[0] else "-"
+        own = _mean_std([r["data"]["nats"] for r in found if "data" in r]) if "data" in found[0] else "-"
+        rows.append(f"| {model} | {dataset} | {steps} | {' | '.join(cols)} | {gap} | {own} | {found[0]['sigma']} "
+                    f"| {len(found)} |")
+    return (header + "\n" + "\n".join(rows) + f"\n\n{points} held-out points per run, S = {options.importance_samples} "
+            f"(prior share {options.prior_share}, dispersion {options.dispersion})\n")
+
+
 def write_report(table: str, out: Path | None) -> None:
     if out:
         Path(out).write_text(table)

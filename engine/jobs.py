@@ -39,7 +39,11 @@ class JobKind:
 JOB_KINDS = {
     "train": JobKind(module="engine", log="train.log"),
     "study-worker": JobKind(module="studies", log="worker.log"),
+    # one analysis of one run (loglik, latent-map, reconstruct): work directory <run>/analysis/jobs/<id>, its
+    # progress in its own status.json (the run's status is left alone), its result in <run>/analysis/
+    "analysis": JobKind(module="engine", log="analysis.log", prepare_stores=False),
 }
+ANALYSES = ("loglik", "latent-map", "reconstruct")
 
 
 def new_job_id(cfg: RunConfig) -> str:
@@ -65,6 +69,28 @@ def resume(job_id: str, *, use_mlflow: bool = True) -> None:
     RunFiles(run_dir).write_status(**{**status(job_id), "state": "queued", "message": "resuming"})
     start("train", job_id, run_dir, ["train", "--resume", str(run_dir)] + ([] if use_mlflow else ["--no-mlflow"]),
           use_mlflow=use_mlflow)
+
+
+def launch_analysis(run_dir: Path, command: str, args: list[str], threads: int = 1) -> str:
+    """Start `python -m engine COMMAND --run RUN_DIR ARGS` in the background, its progress in its own folder."""
+    if command not in ANALYSES:
+        raise ValueError(f"analysis {command!r} must be one of {', '.join(ANALYSES)}")
+    job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{command}-{secrets.token_hex(2)}"
+    workdir = Path(run_dir) / "analysis" / "jobs" / job_id
+    status_file = workdir / JOB_KINDS["analysis"].status_file
+    workdir.mkdir(parents=True, exist_ok=True)
+    write_atomic(status_file, json.dumps({"state": "queued", "message": "starting", "progress": 0.0,
+                                          "updated": time.time()}))
+    start("analysis", job_id, workdir, [command, "--run", str(run_dir), *args, "--threads", str(threads),
+                                        "--status", str(status_file)], use_mlflow=False)
+    return job_id
+
+
+def analysis_jobs(run_dir: Path, command: str | None = None) -> list[dict]:
+    """The analysis jobs of one run (of one command), newest first, with their progress."""
+    root = (Path(run_dir) / "analysis" / "jobs").resolve()
+    return [job for job in list_jobs("analysis") if Path(job["run_dir"]).resolve().parent == root
+            and (command is None or job["args"][:1] == [command])]
 
 
 def start(kind: str, job_id: str, workdir: Path, args: list[str], *, use_mlflow: bool = True) -> None:
@@ -145,7 +171,7 @@ def status(job_id: str) -> dict:
         if tail and tail[0].startswith("error:"):
             state["message"] = tail[0]
     return {**state, "id": job_id, "kind": record.get("kind", "train"), "run_dir": record["run_dir"],
-            "pid": record["pid"]}
+            "pid": record["pid"], "args": record.get("args", [])}
 
 
 def list_jobs(kind: str | None = None) -> list[dict]:

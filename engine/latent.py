@@ -38,10 +38,14 @@ class LatentMap:
     space: str
     feature_space: str
     seconds: dict[str, float] = field(default_factory=dict)  # points (sampling, encoding, features), fit, place
+    real_index: np.ndarray | None = None   # (n,) rows of the training split the real points are
+    generated_x: np.ndarray | None = None  # (m, *shape) the generated points in data space (images as uint8)
 
     def arrays(self) -> dict[str, np.ndarray]:
+        extra = {name: value for name, value in (("real_index", self.real_index), ("generated_x", self.generated_x))
+                 if value is not None}
         return {"real": self.real, "real_labels": self.real_labels, "generated": self.generated,
-                "generated_labels": self.generated_labels}
+                "generated_labels": self.generated_labels, **extra}
 
 
 def _features(x: torch.Tensor, data: Dataset) -> tuple[np.ndarray, np.ndarray, str]:
@@ -63,9 +67,22 @@ def _features(x: torch.Tensor, data: Dataset) -> tuple[np.ndarray, np.ndarray, s
     return flat, np.full(len(x), -1), "data space" if spec.kind == "vector" else "pixel space"
 
 
+KEPT_DIMS = 16  # vector samples kept beside the map up to this dimension (images are always kept, as uint8)
+
+
+def kept_samples(x: torch.Tensor, data: Dataset) -> np.ndarray | None:
+    """Generated samples worth keeping with the map, for showing the selected points: images as uint8."""
+    if data.spec.kind == "image":
+        from engine.plots import to_uint8
+
+        return to_uint8(x.reshape(len(x), *data.spec.shape).numpy())
+    return x.numpy().astype(np.float32) if x[0].numel() <= KEPT_DIMS else None
+
+
 def map_points(model: GenerativeModel, data: Dataset, space: str, n: int, seed: int
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
-    """(real points, real labels, generated points, generated labels, feature space) in the chosen space."""
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str, np.ndarray, np.ndarray | None]:
+    """(real points, real labels, generated points, generated labels, feature space, the real points' rows in
+    the data set, the generated samples worth keeping) in the chosen space."""
     if space not in SPACES:
         raise ConfigError(f"--space {space} must be one of {', '.join(SPACES)}")
     rng = np.random.default_rng(seed)
@@ -82,11 +99,14 @@ def map_points(model: GenerativeModel, data: Dataset, space: str, n: int, seed: 
             real = model.encode(real_x.to(model.device)).double().cpu().numpy()
             codes = model.prior(len(pick))
             generated = codes.double().cpu().numpy()
-            _, generated_labels, _ = _features(model.decode(codes).cpu(), data)
-            return real, real_labels, generated, generated_labels, "latent codes (real: encode(x); generated: prior)"
+            decoded = model.decode(codes).cpu()
+            _, generated_labels, _ = _features(decoded, data)
+            return (real, real_labels, generated, generated_labels, "latent codes (real: encode(x); generated: prior)",
+                    pick.numpy(), kept_samples(decoded, data))
         real, _, where = _features(real_x, data)
-        generated, generated_labels, _ = _features(model.mean_sample(len(pick)).cpu(), data)
-    return real, real_labels, generated, generated_labels, where
+        samples = model.mean_sample(len(pick)).cpu()
+        generated, generated_labels, _ = _features(samples, data)
+    return real, real_labels, generated, generated_labels, where, pick.numpy(), kept_samples(samples, data)
 
 
 def embed(real: np.ndarray, generated: np.ndarray, method: str, seed: int = 0,
@@ -123,9 +143,9 @@ def latent_map(model: GenerativeModel, data: Dataset, method: str = "tsne", spac
                seed: int = 0, n_jobs: int = 1) -> LatentMap:
     """The map of n real and n generated points (see the module docstring)."""
     started = time.perf_counter()
-    real, real_labels, generated, generated_labels, where = map_points(model, data, space, n, seed)
+    real, real_labels, generated, generated_labels, where, index, kept = map_points(model, data, space, n, seed)
     points_s = time.perf_counter() - started
     real_2d, generated_2d, seconds = embed(real, generated, method, seed, n_jobs)
     return LatentMap(real_2d, np.asarray(real_labels, dtype=np.int64), generated_2d,
                      np.asarray(generated_labels, dtype=np.int64), method, space, where,
-                     {"points": points_s, **seconds})
+                     {"points": points_s, **seconds}, index, kept)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -114,14 +114,16 @@ def _log_normal_mass(a: Tensor, b: Tensor) -> Tensor:
 
 
 def fit_encoder(decoder: GaussianDecoder, train_x: Tensor, spec: DataSpec, options: LoglikOptions,
-                fit_sigma: bool = False, progress: Callable[[str, float], None] | None = None
+                fit_sigma: bool = False, progress: Callable[[str, float], None] | None = None, width: int = 64
                 ) -> tuple[torch.nn.Module, Tensor]:
     """q(z|x) = N(mu(x), diag exp(log_var(x))) maximising the ELBO of the frozen generator on train_x; with
-    fit_sigma, a per-dimension (per-pixel) sigma is fitted in the same objective. Returns (encoder, sigma)."""
+    fit_sigma, a per-dimension (per-pixel) sigma is fitted in the same objective. Returns (encoder, sigma).
+    The encoder: a 2 x 128 ReLU MLP for vectors; for images the DCGAN discriminator of `width` without its output
+    layer plus a linear map (PresGAN's VAE encoder, algorithms.md 3.7)."""
     from engine import nets
 
     device = train_x.device
-    encoder = nets.encoder(spec, 2 * decoder.latent_dim, 128, 2, "relu", 64).to(device)
+    encoder = nets.encoder(spec, 2 * decoder.latent_dim, 128, 2, "relu", width).to(device)
     params = list(encoder.parameters())
     sigma_raw = None
     if fit_sigma:
@@ -346,12 +348,12 @@ def model_loglik(model, train_x: Tensor, test_x: Tensor, options: LoglikOptions,
         dims = int(np.prod(spec.shape))
         out = {"sigma": "fitted at test time" if needs_sigma else "the model's own",
                "truncated": decoder.bounds is not None, "points": len(test_x), "dims": dims,
-               "options": asdict(options), "estimates": {}, "arrays": {}}
+               "estimates": {}, "arrays": {}}
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(options.seed)
             if options.estimator in ("is", "both") or needs_sigma:
                 encoder, sigma = fit_encoder(decoder, train_x, spec, options, needs_sigma,
-                                             _stage(progress, 0.0, 0.3))
+                                             _stage(progress, 0.0, 0.3), width=model.config.conv_width)
                 decoder.sigma = sigma
                 out["sigma_mean"] = float(sigma.mean())
             runs = []

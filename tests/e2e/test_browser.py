@@ -64,6 +64,8 @@ def test_launch_watch_and_find_run_in_browser(app_url: str, home: Path):
         # 5. Explore the run from its link under the compared samples
         page.get_by_role("link", name="Explore gan s0").click()
         expect(page.get_by_role("heading", name="Explore")).to_be_visible(timeout=60 * MS)
+        expect(page.get_by_role("tab", name="Samples")).to_be_visible(timeout=60 * MS)
+        page.get_by_role("tab", name="Modes").click()
         expect(page.get_by_text("HQ samples per mode")).to_be_visible(timeout=60 * MS)
         expect(page.get_by_text("Over training")).to_be_visible(timeout=60 * MS)
         page.wait_for_timeout(1500)

@@ -1,5 +1,6 @@
 """Real browser: train a few steps on mnist5k from the Train page and see the sample grid in the live panel, then
-the grids by step in Explore. Screenshots go to test-output/e2e/."""
+in Explore the grids by step, the mode histogram, a map whose selected points show their images, reconstructions
+and a likelihood estimate run to its result. Screenshots go to test-output/e2e/."""
 
 from __future__ import annotations
 
@@ -49,6 +50,49 @@ def test_train_on_mnist5k_and_see_the_sample_grid(app_url: str, home: Path):
         except AssertionError:
             page.screenshot(path=SHOTS / "11-mnist5k-explore-failed.png", full_page=True)
             raise
-        expect(page.get_by_text("Samples per mode", exact=False)).to_be_visible(timeout=90 * MS)
-        page.wait_for_timeout(1500)
+        page.wait_for_timeout(1000)
         page.screenshot(path=SHOTS / "11-mnist5k-explore.png", full_page=True)
+        page.get_by_role("tab", name="Modes").click()
+        expect(page.get_by_text("Samples per mode", exact=False)).to_be_visible(timeout=90 * MS)
+        analyse(page)
+
+
+def visible(locator):
+    return locator.locator("visible=true")
+
+
+def analyse(page) -> None:
+    """Map (select points, see their images), Reconstructions, Likelihood: each a background job from a button."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Map").click()
+    page.get_by_role("combobox", name="Method").click()
+    page.get_by_role("option", name="PCA (fast preview)").click()
+    page.get_by_role("button", name="Make the map").click()
+    expect(page.get_by_text("Draw a box or lasso", exact=False)).to_be_visible(timeout=180 * MS)
+    chart = visible(page.get_by_test_id("stPlotlyChart")).first
+    expect(chart).to_be_visible(timeout=30 * MS)
+    page.wait_for_timeout(1500)
+    box = chart.bounding_box()
+    page.mouse.move(box["x"] + 0.2 * box["width"], box["y"] + 0.2 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.8 * box["width"], box["y"] + 0.85 * box["height"], steps=12)
+    page.mouse.up()
+    expect(page.get_by_text("Selected:", exact=False)).to_be_visible(timeout=60 * MS)
+    expect(visible(page.get_by_test_id("stImage")).first).to_be_visible(timeout=60 * MS)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=SHOTS / "12-mnist5k-map.png", full_page=True)
+
+    page.get_by_role("tab", name="Reconstructions").click()
+    page.get_by_role("button", name="Reconstruct").click()
+    expect(page.get_by_text("IvOM (L-BFGS-B, 3 starts)", exact=False)).to_be_visible(timeout=180 * MS)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=SHOTS / "13-mnist5k-reconstructions.png", full_page=True)
+
+    page.get_by_role("tab", name="Likelihood").click()
+    page.get_by_role("combobox", name="Estimator").click()
+    page.get_by_role("option", name="importance sampling").click()
+    page.get_by_role("button", name="Estimate").click()
+    expect(page.get_by_text("sigma: fitted at test time", exact=False)).to_be_visible(timeout=300 * MS)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=SHOTS / "14-mnist5k-likelihood.png", full_page=True)

@@ -63,6 +63,7 @@ def test_launch_watch_plot_and_explore_a_study(app_url: str):
         pick(page, "Trial", "trial 2")
         page.get_by_role("link", name="Explore trial 2").click()
         expect(page.get_by_role("heading", name="Explore")).to_be_visible(timeout=60 * MS)
+        page.get_by_role("tab", name="Modes").click()
         expect(page.get_by_text("HQ samples per mode")).to_be_visible(timeout=60 * MS)
         assert "run=studies%2Fbrowser-study%2Ftrial-00002" in page.url or \
             "run=studies/browser-study/trial-00002" in page.url, page.url

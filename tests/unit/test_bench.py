@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import pytest
+
 from engine.bench import official_presgan_table, run_suite, same_network_gan, speed_table
 from engine.registry import MODELS, preset_sections
 
@@ -104,3 +106,18 @@ def test_official_presgan_variant_times_the_released_settings_beside_the_officia
     row = next(line for line in table.splitlines() if line.startswith("| presgan, official settings, 32 px"))
     assert row.endswith("| 732-756 | 169-184 |") and "latent_dim 100" in row and "conv_width 64" in row
     assert "g_hidden" not in row  # image networks: the MLP widths do not apply
+
+
+def test_report_adds_the_held_out_likelihood_table_with_the_datas_own_figure(home, capsys):
+    from engine.__main__ import main
+
+    run_suite("synthetic", ["presgan"], seeds=2, steps=20, overrides=["train.eval_samples=200"], use_mlflow=False,
+              datasets=["grid25"], echo=lambda line: None)
+    root = next((home / "var" / "bench").iterdir())
+    assert main(["bench", "--report", str(root), "--loglik", "is", "--loglik-points", "50"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| presgan | grid25 | 20 |") and "nats" not in line
+               and "the model's own" in line).split(" | ")
+    model, gap, own = (float(row[i].split(" ± ")[0]) for i in (3, 4, 5))
+    assert row[-1] == "2 |" and own > model and gap == pytest.approx(own - model, abs=0.02)
+    assert (root / "presgan-grid25-s0" / "analysis").is_dir()  # cached per run

@@ -1,0 +1,62 @@
+"""Explore's Likelihood tab: "Estimate" runs the held-out log-likelihood job (importance sampling and AIS, engine.
+metrics.likelihood) with a progress bar, then shows both estimates with their standard errors, and for data of
+known density the data's own figure and the gap to it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from app import analysis_view
+
+ESTIMATORS = {"both": "both (IS and AIS)", "is": "importance sampling", "ais": "AIS"}
+NAMES = {"is": "importance sampling", "ais": "annealed importance sampling"}
+
+
+def table(summary: dict) -> pd.DataFrame:
+    rows = []
+    for name, est in summary["estimates"].items():
+        spent = (f"S = {est['samples']:,}, ESS {est['ess_mean']:.0f}" if name == "is"
+                 else f"{est['samples']} chains x {est['temperatures']} temperatures")
+        rows.append({"estimator": NAMES[name], "log p(x), nats": est["nats"], "± SE": est["se"],
+                     "NLL, bits/dim": est["nll_bits_per_dim"], "spent": spent, "seconds": est["seconds"]})
+    if "data" in summary:
+        rows.append({"estimator": "the data's own density (exact)", "log p(x), nats": summary["data"]["nats"],
+                     "± SE": summary["data"]["se"],
+                     "NLL, bits/dim": -summary["data"]["nats"] / (summary["dims"] * 0.6931471805599453),
+                     "spent": "closed form", "seconds": None})
+    return pd.DataFrame(rows)
+
+
+def result(summary: dict) -> None:
+    st.dataframe(table(summary).style.format({"log p(x), nats": "{:.3f}", "± SE": "{:.3f}",
+                                              "NLL, bits/dim": "{:.4f}", "seconds": "{:.1f}"}, na_rep=""),
+                 hide_index=True)
+    notes = [f"{summary['points']:,} held-out points, sigma: {summary['sigma']}"
+             + (", Gaussian truncated to the data range" if summary["truncated"] else "")]
+    if "is_minus_ais" in summary:
+        diff = summary["is_minus_ais"]
+        notes.append(f"IS − AIS on the same points: {diff['nats']:.3f} ± {diff['se']:.3f} nats")
+    for name, gap in summary.get("gap", {}).items():
+        notes.append(f"gap to the data ({name.upper()}), an estimate of KL(p_data ‖ p_model): "
+                     f"{gap['nats']:.3f} ± {gap['se']:.3f} nats")
+    st.caption(" · ".join(notes))
+
+
+def render(run_dir: Path, step: int) -> None:
+    estimator_col, points_col, samples_col = st.columns(3)
+    estimator = estimator_col.selectbox("Estimator", list(ESTIMATORS), format_func=ESTIMATORS.get, key="ll_est")
+    points = points_col.select_slider("Held-out points", (100, 200, 500, 1_000), value=200, key="ll_points")
+    samples = samples_col.select_slider("Importance samples S", (100, 1_000, 5_000), value=1_000, key="ll_samples")
+    found = analysis_view.result_for(run_dir, "loglik", step, {"estimator": estimator, "importance_samples": samples,
+                                                                "points": points})
+    if found is None:
+        st.caption("No estimate for these options at this step yet. Importance sampling fits an encoder to the "
+                   "frozen generator first; AIS anneals HMC chains from the prior. Where the two agree within "
+                   "their errors, the number can be trusted.")
+        analysis_view.launcher(run_dir, "loglik", ["--estimator", estimator, "--points", str(points),
+                                                   "--importance-samples", str(samples)], step, "Estimate")
+        return
+    result(found[0])

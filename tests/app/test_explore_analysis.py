@@ -1,0 +1,90 @@
+"""AppTest of Explore's analysis tabs (Map, Reconstructions, Likelihood): buttons start background jobs that leave
+the run's status alone; cached results are drawn per step and options."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from engine import jobs
+from engine.trainer import RunFiles
+from tests.app.test_explore import figures, open_explore, texts, train, values
+from tests.conftest import run_engine
+
+
+def wait_for_jobs(run_dir, timeout: float = 180) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = jobs.analysis_jobs(run_dir)
+        if found and all(job.get("state") not in ("queued", "running") for job in found):
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"analysis jobs still running: {jobs.analysis_jobs(run_dir)}")
+
+
+def button(at, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def test_the_map_button_runs_a_job_and_the_map_shows_both_sets(home):
+    run_dir = train(home, "gan", "gan-ring8-map")
+    before = RunFiles(run_dir).read_status()
+    at = open_explore("gan-ring8-map")
+    assert [t.label for t in at.tabs] == ["Samples", "Modes", "Map", "Reconstructions", "Likelihood"]
+    assert at.select_slider(key="analysis_step").options == ["20", "40", "60"]  # the kept weights' steps
+    assert at.selectbox(key="map_space").options == ["data / classifier features"]  # a GAN does not encode
+    at.selectbox(key="map_method").set_value("pca")
+    at.select_slider(key="map_points").set_value(500).run()
+    assert "No map for these options" in texts(at.caption)
+    button(at, "Make the map").click().run()
+    finished = wait_for_jobs(run_dir)
+    assert [job["state"] for job in finished] == ["finished"]
+    assert RunFiles(run_dir).read_status() == before  # the run's own status is untouched
+    at.run()
+    assert not at.exception, at.exception
+    chart = next(f for f in figures(at) if [t["name"] for t in f["data"]] == ["real", "generated"])
+    assert all(len(values(trace["x"])) == 500 for trace in chart["data"])
+    assert "step 60" in chart["layout"]["title"]["text"]
+    # an earlier step has no map yet: the button again
+    at.select_slider(key="analysis_step").set_value(20).run()
+    assert "No map for these options at this step yet" in texts(at.caption)
+
+
+def test_reconstruction_and_likelihood_tabs_read_cached_results(home):
+    run_dir = train(home, "vae", "vae-ring8-tabs")
+    for args in (["reconstruct", "--points", "8", "--iterations", "10"],
+                 ["loglik", "--points", "100", "--importance-samples", "1000", "--estimator", "both",
+                  "--encoder-steps", "100", "--ais-temperatures", "50", "--ais-chains", "4"]):
+        done = run_engine(*args[:1], "--run", str(run_dir), *args[1:])
+        assert done.returncode == 0, done.stderr
+    at = open_explore("vae-ring8-tabs")
+    at.select_slider(key="recon_points").set_value(8)
+    at.select_slider(key="recon_iterations").set_value(10)
+    at.select_slider(key="ll_points").set_value(100).run()
+    assert not at.exception, at.exception
+    shown = texts(at.caption)
+    recon = next(frame.value for frame in at.dataframe if "IvOM error" in frame.value.columns)
+    assert list(recon.columns[:4]) == ["reconstruction error", "IvOM error", "x[0]", "x[1]"] and len(recon) == 8
+    assert (recon["IvOM error"] >= 0).all()
+    likelihood = next(frame.value for frame in at.dataframe if "estimator" in frame.value.columns)
+    assert list(likelihood["estimator"]) == ["importance sampling", "annealed importance sampling",
+                                             "the data's own density (exact)"]
+    saved = json.loads(next((run_dir / "analysis").glob("loglik-*.json")).read_text())
+    assert np.isclose(likelihood["log p(x), nats"].iloc[0], saved["estimates"]["is"]["nats"])
+    assert "sigma: the model's own" in shown and "IS − AIS on the same points" in shown
+    assert "an estimate of KL(p_data ‖ p_model)" in shown
+
+
+def test_the_estimate_button_reports_a_failure_in_one_line(home):
+    run_dir = train(home, "gan", "gan-ring8-fail")
+    at = open_explore("gan-ring8-fail")
+    at.selectbox(key="ll_est").set_value("is").run()
+    (run_dir / "checkpoint.pt").write_bytes(b"broken")  # the job reads it (step 60): it must fail and say so
+    button(at, "Estimate").click().run()
+    assert [job["state"] for job in wait_for_jobs(run_dir)] == ["failed"]
+    at.run()
+    errors = texts(at.error)
+    assert "The last loglik job failed: error: checkpoint" in errors and "is corrupt or truncated" in errors
+    assert button(at, "Estimate")  # and it can be tried again
