@@ -18,7 +18,8 @@ NAMES = {"is": "importance sampling", "ais": "annealed importance sampling"}
 def table(summary: dict) -> pd.DataFrame:
     rows = []
     for name, est in summary["estimates"].items():
-        spent = (f"S = {est['samples']:,}, ESS {est['ess_mean']:.0f}" if name == "is"
+        spent = (f"{est.get('proposal', 'encoder')} proposal, S = {est['samples']:,}, ESS {est['ess_mean']:.1f}"
+                 if name == "is"
                  else f"{est['samples']} chains x {est['temperatures']} temperatures")
         rows.append({"estimator": NAMES[name], "log p(x), nats": est["nats"], "± SE": est["se"],
                      "NLL, bits/dim": est["nll_bits_per_dim"], "spent": spent, "seconds": est["seconds"]})
@@ -52,6 +53,9 @@ def render(run_dir: Path, step: int) -> None:
     samples = samples_col.select_slider("Importance samples S", (100, 1_000, 5_000), value=1_000, key="ll_samples")
     found = analysis_view.result_for(run_dir, "loglik", step, {"estimator": estimator, "importance_samples": samples,
                                                                 "points": points})
+    if found is not None and "is" in found[0]["estimates"] and found[0]["estimates"]["is"]["ess_mean"] < 5:
+        st.warning("The importance weights' effective sample size is below 5: the IS figure is a loose lower "
+                   "bound here; trust AIS, or the larger of the two.", icon=":material/warning:")
     if found is None:
         st.caption("No estimate for these options at this step yet. Importance sampling fits an encoder to the "
                    "frozen generator first; AIS anneals HMC chains from the prior. Where the two agree within "

@@ -204,7 +204,8 @@ def cmd_loglik(args) -> int:
 
     torch.set_num_threads(args.threads)
     options = LoglikOptions(estimator=args.estimator, importance_samples=args.importance_samples,
-                            dispersion=args.dispersion, prior_share=args.prior_share, encoder_steps=args.encoder_steps,
+                            dispersion=args.dispersion, prior_share=args.prior_share, proposal=args.proposal,
+                            encoder_steps=args.encoder_steps,
                             ais_temperatures=args.ais_temperatures, ais_chains=args.ais_chains, seed=args.seed)
     options.check()
     progress = ProgressFile(args.status)
@@ -225,7 +226,7 @@ def loglik_text(summary: dict, step: int, cached: bool) -> str:
              f"{', truncated to the data range' if summary['truncated'] else ''}{' (cached)' if cached else ''}"]
     names = {"is": "importance sampling", "ais": "annealed importance sampling"}
     for name, est in summary["estimates"].items():
-        how = (f"S = {est['samples']}, dispersion {est['dispersion']}, ESS mean {est['ess_mean']:.0f} min "
+        how = (f"{est['proposal']} proposal, S = {est['samples']}, dispersion {est['dispersion']}, ESS mean {est['ess_mean']:.0f} min "
                f"{est['ess_min']:.1f}" if name == "is" else
                f"{est['samples']} chains, {est['temperatures']} temperatures, acceptance {est['accept_rate']:.2f}")
         lines.append(f"  {names[name]}: {est['nats']:.3f} +- {est['se']:.3f} nats per example "
@@ -398,6 +399,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--importance-samples", type=int, default=1_000, help="S, proposal draws per point")
     s.add_argument("--estimator", default="both", choices=("is", "ais", "both"))
     s.add_argument("--dispersion", type=float, default=2.0, help="proposal variance / the fitted encoder's")
+    s.add_argument("--proposal", default="laplace", choices=("laplace", "encoder"),
+                   help="the Gaussian's covariance: laplace = Gauss-Newton at the MAP code (ours); encoder = the "
+                        "fitted encoder's diagonal (PresGAN 3.3)")
     s.add_argument("--prior-share", type=float, default=0.5,
                    help="share of the S draws taken from the prior (defensive mixture; 0 = the Gaussian only)")
     s.add_argument("--encoder-steps", type=int, default=1_000, help="Adam steps fitting the encoder (ELBO)")

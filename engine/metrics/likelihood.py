@@ -43,6 +43,7 @@ class LoglikOptions:
     importance_samples: int = 1000   # S, proposal draws per point
     dispersion: float = 2.0          # proposal variance = this x the encoder's variance (PresGAN 3.3: over-dispersed)
     prior_share: float = 0.5         # share of the S draws taken from the prior (a defensive mixture, below)
+    proposal: str = "laplace"        # laplace (ours: Gauss-Newton covariance at the MAP) | encoder (PresGAN 3.3)
     encoder_steps: int = 1000        # Adam steps fitting q(z|x) (and a test-time sigma) on training data
     encoder_batch: int = 128
     encoder_lr: float = 1e-3
@@ -62,6 +63,8 @@ class LoglikOptions:
                      "max_codes", "encoder_batch"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.proposal not in PROPOSALS:
+            raise ConfigError(f"--proposal {self.proposal} must be one of {', '.join(PROPOSALS)}")
         if not 0.0 <= self.prior_share < 1.0:
             raise ConfigError(f"--prior-share must be in [0, 1), got {self.prior_share}")
         if self.dispersion <= 0:
@@ -184,10 +187,46 @@ def _batches(n: int, size: int):
         yield slice(start, min(n, start + size))
 
 
-def proposal(decoder: GaussianDecoder, encoder: torch.nn.Module, x: Tensor, options: LoglikOptions,
-             start: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """(MAP code, proposal variance) per point: Adam on -log p(x, z) from the encoder mean (or from `start` where
-    its log joint is higher), variance = dispersion x the encoder's."""
+@dataclass
+class GaussianProposal:
+    """N(centre, dispersion x C) per point: C = the encoder's diagonal variance ("encoder", PresGAN 3.3), or the
+    inverse Gauss-Newton Hessian of -log p(x, z) at the MAP code ("laplace", ours), held as its Cholesky factor
+    L (C^-1 = L L^T)."""
+
+    centre: Tensor                   # (n, d)
+    dispersion: float
+    std: Tensor | None = None        # (n, d), encoder
+    cholesky: Tensor | None = None   # (n, d, d), laplace
+
+    def draw(self, eps: Tensor) -> Tensor:
+        """Codes from standard normal draws eps (s, n, d)."""
+        scale = math.sqrt(self.dispersion)
+        if self.cholesky is None:
+            return self.centre + scale * self.std * eps
+        # z - centre = scale L^-T eps: solve L^T y = eps per point, all of its draws as columns
+        solved = torch.linalg.solve_triangular(self.cholesky.transpose(1, 2), eps.permute(1, 2, 0), upper=True)
+        return self.centre + scale * solved.permute(2, 0, 1)
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        """log r(z) per code (s, n), float64."""
+        z, centre, scale = z.double(), self.centre.double(), math.sqrt(self.dispersion)
+        d = z.shape[-1]
+        if self.cholesky is None:
+            std = scale * self.std.double()
+            return (-0.5 * ((z - centre) / std).square() - std.log() - 0.5 * LOG_2PI).sum(-1)
+        chol = self.cholesky.double()
+        white = torch.einsum("nab,snb->sna", chol.transpose(1, 2), z - centre) / scale  # L^T (z - centre) / scale
+        log_det = torch.diagonal(chol, dim1=1, dim2=2).log().sum(-1) - d * math.log(scale)
+        return -0.5 * (white.square().sum(-1) + d * LOG_2PI) + log_det
+
+
+PROPOSALS = ("laplace", "encoder")
+
+
+def map_codes(decoder: GaussianDecoder, encoder: torch.nn.Module, x: Tensor, options: LoglikOptions,
+              start: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """(MAP code, the encoder's variance) per point: Adam on -log p(x, z) from the encoder mean (or from `start`
+    where its log joint is higher)."""
     with torch.no_grad():
         mu, log_var = encoder(x).chunk(2, dim=1)
         if start is not None:
@@ -200,7 +239,32 @@ def proposal(decoder: GaussianDecoder, encoder: torch.nn.Module, x: Tensor, opti
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-    return z.detach(), options.dispersion * log_var.exp()
+    return z.detach(), log_var.exp()
+
+
+def gauss_newton_precision(decoder: GaussianDecoder, z: Tensor) -> Tensor:
+    """I + J^T diag(sigma^-2) J per point (n, d, d), J = d decode / dz at z: the Hessian of -log p(x, z) without
+    the residuals' second-order term (positive definite). J by forward mode, one pass per latent dimension."""
+    from torch.func import jvp, vmap
+
+    d = z.shape[1]
+    basis = torch.eye(d, device=z.device)[:, None, :].expand(d, *z.shape)
+    columns = vmap(lambda v: jvp(decoder.decode, (z,), (v,))[1])(basis)      # (d, n, *shape)
+    jac = columns.flatten(2)                                                  # (d, n, D)
+    inv_var = decoder.sigma.pow(-2).expand(z.shape[0], *columns.shape[2:]).flatten(1)  # (n, D)
+    precision = torch.einsum("anD,bnD->nab", jac * inv_var, jac)
+    return precision + torch.eye(d, device=z.device)
+
+
+def proposal(decoder: GaussianDecoder, encoder: torch.nn.Module, x: Tensor, options: LoglikOptions,
+             start: Tensor | None = None) -> GaussianProposal:
+    """The proposal of each point, centred on its MAP code (PresGAN 3.3), of options.proposal's covariance."""
+    centre, variance = map_codes(decoder, encoder, x, options, start)
+    if options.proposal == "encoder":
+        return GaussianProposal(centre, options.dispersion, std=variance.sqrt())
+    with torch.no_grad():
+        cholesky = torch.linalg.cholesky(gauss_newton_precision(decoder, centre).double()).to(centre.dtype)
+    return GaussianProposal(centre, options.dispersion, cholesky=cholesky)
 
 
 def importance_sampling(decoder: GaussianDecoder, encoder: torch.nn.Module, x: Tensor, options: LoglikOptions,
@@ -217,24 +281,20 @@ def importance_sampling(decoder: GaussianDecoder, encoder: torch.nn.Module, x: T
     from_prior = round(options.prior_share * S) if S > 1 else 0
     share = from_prior / S
     generator = torch.Generator(device=x.device).manual_seed(options.seed)
-    points = max(1, min(n, 256))
+    points = max(1, min(n, 64))
     chunk = max(1, options.max_codes // points)
     estimates, ess = np.empty(n), np.empty(n)
     for rows in _batches(n, points):
         xb = x[rows]
-        centre, variance = proposal(decoder, encoder, xb, options, None if starts is None else starts[rows])
-        std = variance.sqrt()
+        gaussian = proposal(decoder, encoder, xb, options, None if starts is None else starts[rows])
         log_w = []
         with torch.no_grad():
             for s in _batches(S, chunk):
-                eps = torch.randn(s.stop - s.start, *centre.shape, generator=generator, device=x.device)
+                eps = torch.randn(s.stop - s.start, *gaussian.centre.shape, generator=generator, device=x.device)
                 prior_rows = (torch.arange(s.start, s.stop, device=x.device) < from_prior)[:, None, None]
-                z = torch.where(prior_rows, eps, centre + std * eps)            # (s, nb, d)
+                z = torch.where(prior_rows, eps, gaussian.draw(eps))            # (s, nb, d)
                 mean = decoder.decode(z.flatten(0, 1)).unflatten(0, z.shape[:2])
-                z64 = z.double()
-                log_q = (-0.5 * ((z64 - centre.double()) / std.double()).square() - std.double().log()
-                         - 0.5 * LOG_2PI).sum(-1)
-                log_prior = log_standard_normal(z64)
+                log_q, log_prior = gaussian.log_prob(z), log_standard_normal(z.double())
                 log_r = log_q if from_prior == 0 else torch.logaddexp(log_q + math.log1p(-share),
                                                                       log_prior + math.log(share))
                 log_w.append(decoder.log_likelihood(xb, mean).double() + log_prior - log_r)
@@ -244,7 +304,8 @@ def importance_sampling(decoder: GaussianDecoder, encoder: torch.nn.Module, x: T
         if progress is not None:
             progress(f"importance sampling: {rows.stop} of {n} points", rows.stop / n)
     return Estimate("is", estimates, S, ess, time.perf_counter() - started,
-                    {"dispersion": options.dispersion, "prior_share": share, "map_steps": options.map_steps})
+                    {"proposal": options.proposal, "dispersion": options.dispersion, "prior_share": share,
+                     "map_steps": options.map_steps})
 
 
 class TemperedPosterior:

@@ -65,6 +65,7 @@ def analyse(page) -> None:
     """Map (select points, see their images), Reconstructions, Likelihood: each a background job from a button."""
     from playwright.sync_api import expect
 
+    page.set_viewport_size({"width": 1440, "height": 2000})  # Streamlit scrolls inside its main block
     page.get_by_role("tab", name="Map").click()
     page.get_by_role("combobox", name="Method").click()
     page.get_by_role("option", name="PCA (fast preview)").click()

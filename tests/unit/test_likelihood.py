@@ -136,3 +136,21 @@ def test_a_model_without_an_observation_model_gets_a_fitted_sigma(tmp_path, caps
     assert math.isfinite(out["estimates"]["is"]["nats"]) and out["sigma_mean"] > 1e-3
     assert main(["loglik", "--run", str(run), "--data", "mnist5k"]) == 2
     assert "--data mnist5k: examples of shape (1, 28, 28)" in capsys.readouterr().err
+
+
+def test_the_laplace_proposal_is_the_exact_posterior_of_a_linear_gaussian(linear_gaussian):
+    """For G(z) = Wz + b the Gauss-Newton precision I + W^T W / sigma^2 is the posterior's: with dispersion 1 every
+    importance weight equals p(x), so the estimate is exact at S = 1 and the ESS is S."""
+    from engine.metrics.likelihood import gauss_newton_precision
+
+    decoder, encoder, test, exact = linear_gaussian
+    weight = torch.autograd.functional.jacobian(decoder.decode, torch.zeros(1, LATENT))[0, :, 0, :]  # (D, d)
+    precision = gauss_newton_precision(decoder, torch.zeros(4, LATENT))
+    assert torch.allclose(precision[0], torch.eye(LATENT) + weight.T @ weight / 0.25, atol=1e-5)
+    exact_proposal = replace(FAST, proposal="laplace", dispersion=1.0, prior_share=0.0, map_steps=500, map_lr=0.05)
+    for samples in (1, 50):
+        estimate = importance_sampling(decoder, encoder, test, replace(exact_proposal, importance_samples=samples))
+        assert np.abs(estimate.per_point - exact).max() < 1e-3
+        assert estimate.ess.min() == pytest.approx(samples, rel=1e-3)
+    encoder_based = importance_sampling(decoder, encoder, test, replace(exact_proposal, proposal="encoder"))
+    assert encoder_based.ess.min() < 0.99 * FAST.importance_samples  # the fitted diagonal is close, not exact
