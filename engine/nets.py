@@ -42,6 +42,17 @@ def image_presets(config: type, **extra) -> dict[str, dict]:
             for name in IMAGE_SETS}
 
 
+# the fields only one kind of network reads: image generators and encoders are DCGANs, which ignore MLP widths
+# and depths (d_hidden / d_depth stay: VEEGAN's joint image critic has an MLP head; code discriminators are MLPs
+# on codes for either kind), MLPs ignore the convolution width
+MLP_SIZE_FIELDS = ("g_hidden", "g_depth", "e_hidden", "e_depth", "f_hidden", "f_depth")
+
+
+def unused_fields(kind: str | None) -> tuple[str, ...]:
+    """Config fields a method's networks do not read on data of this kind (the Train form hides them)."""
+    return {"image": MLP_SIZE_FIELDS, "vector": ("conv_width",)}.get(kind, ())
+
+
 def conv_width_param() -> int:
     """The config field every method carries for its image networks."""
     return param(64, range=(1, 1024), help="images: DCGAN base channels, ngf = ndf (PresGAN official: 64); "

@@ -8,7 +8,7 @@ import sys
 import streamlit as st
 
 from app import forms, job_panel, run_data
-from engine import jobs
+from engine import jobs, nets
 from engine.config import ConfigError, DataConfig, TrainConfig, build_run_config
 from engine.registry import (DATA_SCHEMES, DATASETS, MODELS, data_fields, describe_data, preset_train_fields,
                              resolve_config)
@@ -61,6 +61,14 @@ def show_job(job_id: str) -> None:
         job_panel.render(job_id, status)
 
 
+def data_kind(data_name: str) -> str | None:
+    """vector or image; None while a typed path cannot be described yet (every field is shown then)."""
+    try:
+        return describe_data(DataConfig(name=data_name)).kind
+    except (ConfigError, OSError, ValueError):
+        return None
+
+
 def pick_recent_job() -> None:
     recent = {job["id"]: job.get("state", "?") for job in jobs.list_jobs(kind="train")[:30]}
     if recent:
@@ -88,7 +96,8 @@ with setup:
     with st.form("run_form", border=False):
         train = forms.config_fields(TrainConfig, "train", only=MAIN_TRAIN_FIELDS, columns=2)
         with st.expander(f"{method} settings"):
-            model = forms.config_fields(MODELS[method].Config, f"model.{method}", columns=2)
+            unused = nets.unused_fields(data_kind(data_name))  # an image set has no MLP widths, vectors no conv width
+            model = forms.config_fields(MODELS[method].Config, f"model.{method}", columns=2, skip=unused)
         with st.expander("More training and data settings"):
             train |= forms.config_fields(TrainConfig, "train", skip=MAIN_TRAIN_FIELDS, columns=2)
             # only what this data set reads: a mixture has no image size, a user's file no sizes at all

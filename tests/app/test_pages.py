@@ -15,6 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine import jobs
+from engine import nets
 from engine.config import TrainConfig, build_run_config, describe_fields
 from engine.registry import MODELS, preset_sections
 
@@ -79,6 +80,9 @@ def test_method_form_comes_from_config_metadata(home, method):
     assert not at.exception, at.exception
     for field in describe_fields(MODELS[method].Config):
         key = f"model.{method}.{field['name']}"
+        if field["name"] in nets.unused_fields("vector"):  # the form opens on ring8: no convolution width
+            assert not [w for w in at.number_input if w.key == key], key
+            continue
         widget = next(w for kind in ("number_input", "selectbox", "text_input", "checkbox")
                       for w in getattr(at, kind) if w.key == key)
         if "range" in field:
@@ -87,6 +91,18 @@ def test_method_form_comes_from_config_metadata(home, method):
             assert widget.options == [str(c) for c in field["choices"]], key
         # the form opens on ring8, so it holds the method's ring8 preset where there is one
         assert widget.value == preset_sections(method, "ring8")["model"].get(field["name"], field["default"]), key
+
+
+def test_the_method_form_shows_only_the_fields_its_networks_read_on_the_data(home):
+    at = open_app()
+    at.selectbox(key="method").set_value("veegan").run()
+    shown = {w.key for w in at.number_input}
+    assert "model.veegan.g_hidden" in shown and "model.veegan.conv_width" not in shown
+    at.selectbox(key="data.choice").set_value("mnist5k").run()
+    assert not at.exception, at.exception
+    shown = {w.key for w in at.number_input}
+    assert "model.veegan.conv_width" in shown and "model.veegan.d_hidden" in shown  # the joint critic's MLP head
+    assert not {"model.veegan.g_hidden", "model.veegan.f_hidden", "model.veegan.g_depth"} & shown
 
 
 def test_form_follows_the_preset_of_the_chosen_method_and_data_set(home):
