@@ -398,7 +398,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--points", type=int, default=1_000)
     s.add_argument("--importance-samples", type=int, default=1_000, help="S, proposal draws per point")
     s.add_argument("--estimator", default="both", choices=("is", "ais", "both"))
-    s.add_argument("--dispersion", type=float, default=2.0, help="proposal variance / the fitted encoder's")
+    s.add_argument("--dispersion", type=float, default=1.0, help="the proposal covariance x this (over-dispersion)")
     s.add_argument("--proposal", default="laplace", choices=("laplace", "encoder"),
                    help="the Gaussian's covariance: laplace = Gauss-Newton at the MAP code (ours); encoder = the "
                         "fitted encoder's diagonal (PresGAN 3.3)")
