@@ -325,6 +325,18 @@ def cmd_train_classifier(args) -> int:
     return 0
 
 
+def analysis_parser(sub, name: str, help_text: str) -> argparse.ArgumentParser:
+    """A command analysing one run at a kept step; its result is cached in the run's analysis/ folder."""
+    s = sub.add_parser(name, help=help_text)
+    s.add_argument("--run", required=True)
+    s.add_argument("--step", type=int, help="an evaluation step whose weights the run kept (default: its newest)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--status", help="JSON file the progress is written to (analysis jobs)")
+    s.add_argument("--json", action="store_true")
+    return s
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m engine", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -366,33 +378,19 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_sample)
 
-    s = sub.add_parser("latent-map", help="real and generated points on one 2-D map (t-SNE, UMAP or PCA)")
-    s.add_argument("--run", required=True)
-    s.add_argument("--step", type=int, help="an evaluation step whose weights the run kept (default: its newest)")
+    s = analysis_parser(sub, "latent-map", "real and generated points on one 2-D map (t-SNE, UMAP or PCA)")
     s.add_argument("--method", default="tsne", choices=("tsne", "umap", "pca"))
     s.add_argument("--space", default="data", choices=("data", "latent"),
                    help="data: data space, or digit-classifier features for digit sets; latent: codes (encoders)")
     s.add_argument("--points", type=int, default=2_000, help="real points, and as many generated")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--threads", type=int, default=1)
-    s.add_argument("--status", help="JSON file the progress is written to (analysis jobs)")
-    s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_latent_map)
 
-    s = sub.add_parser("reconstruct", help="reconstructions, IvOM fits and interpolations of held-out examples")
-    s.add_argument("--run", required=True)
-    s.add_argument("--step", type=int, help="an evaluation step whose weights the run kept (default: its newest)")
+    s = analysis_parser(sub, "reconstruct", "reconstructions, IvOM fits and interpolations of held-out examples")
     s.add_argument("--points", type=int, default=16)
     s.add_argument("--iterations", type=int, default=50, help="L-BFGS iterations of each IvOM start")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--threads", type=int, default=1)
-    s.add_argument("--status", help="JSON file the progress is written to (analysis jobs)")
-    s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_reconstruct)
 
-    s = sub.add_parser("loglik", help="held-out log-likelihood: importance sampling and AIS, with standard errors")
-    s.add_argument("--run", required=True)
-    s.add_argument("--step", type=int, help="an evaluation step whose weights the run kept (default: its newest)")
+    s = analysis_parser(sub, "loglik", "held-out log-likelihood: importance sampling and AIS, with standard errors")
     s.add_argument("--split", default="test", choices=("train", "test"))
     s.add_argument("--data", help="score the examples of another data set of the same shape, e.g. vectors:FILE.npy")
     s.add_argument("--points", type=int, default=1_000)
@@ -407,10 +405,6 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--encoder-steps", type=int, default=1_000, help="Adam steps fitting the encoder (ELBO)")
     s.add_argument("--ais-temperatures", type=int, default=500)
     s.add_argument("--ais-chains", type=int, default=16)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--threads", type=int, default=1)
-    s.add_argument("--status", help="JSON file the progress is written to (analysis jobs)")
-    s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_loglik)
 
     s = sub.add_parser("train-classifier", help="the evaluation classifier shipped in assets/")
