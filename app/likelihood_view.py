@@ -36,7 +36,8 @@ def result(summary: dict) -> None:
                                               "NLL, bits/dim": "{:.4f}", "seconds": "{:.1f}"}, na_rep=""),
                  hide_index=True)
     notes = [f"{summary['points']:,} held-out points, sigma: {summary['sigma']}"
-             + (", Gaussian truncated to the data range" if summary["truncated"] else "")]
+             + (", Gaussian truncated to the data range" if summary["truncated"] else ""),
+             f"{summary.get('scale', 'a continuous density')} (bits/dim not comparable with 8-bit discrete figures)"]
     if "is_minus_ais" in summary:
         diff = summary["is_minus_ais"]
         notes.append(f"IS − AIS on the same points: {diff['nats']:.3f} ± {diff['se']:.3f} nats")

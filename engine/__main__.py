@@ -223,7 +223,8 @@ def loglik_text(summary: dict, step: int, cached: bool) -> str:
     """The likelihood summary as a few lines a person reads."""
     lines = [f"{summary['model']} on {summary['dataset']}, step {step}: held-out log p(x) of {summary['points']} "
              f"points ({summary['dims']} dims), sigma: {summary['sigma']}"
-             f"{', truncated to the data range' if summary['truncated'] else ''}{' (cached)' if cached else ''}"]
+             f"{', truncated to the data range' if summary['truncated'] else ''}{' (cached)' if cached else ''}",
+             f"  ({summary.get('scale', 'continuous density')}; bits/dim are not those of 8-bit discrete data)"]
     names = {"is": "importance sampling", "ais": "annealed importance sampling"}
     for name, est in summary["estimates"].items():
         how = (f"{est['proposal']} proposal, S = {est['samples']}, dispersion {est['dispersion']}, ESS mean {est['ess_mean']:.0f} min "
