@@ -185,7 +185,7 @@ def loglik_table(run_dirs: list[Path], options, points: int = 500,
         groups.setdefault((config["model_name"], config["data"]["name"], config["train"]["steps"]), []).append(summary)
     names = [n for n in ("is", "ais") if options.estimator in (n, "both")]
     header = (f"| method | dataset | steps | {' | '.join(f'log p(x) {n.upper()}, nats' for n in names)} "
-              f"| gap to the data ({names[0].upper()}) | data's own | sigma | runs |\n" + "|---" * (len(names) + 6) + "|")
+              f"| gap to the data ({names[0].upper()}) | data's own | sigma | runs |\n" + "|---" * (len(names) + 7) + "|")
     rows = []
     for (model, dataset, steps), found in groups.items():
         cols = [_mean_std([r["estimates"][n]["nats"] for r in found]) for n in names]
