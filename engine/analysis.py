@@ -113,8 +113,9 @@ def loglik_of_run(run_dir: Path, options, *, step: int | None = None, split: str
     if tuple(scored.spec.shape) != tuple(spec.shape):
         raise ConfigError(f"--data {data}: examples of shape {tuple(scored.spec.shape)}, but the run's model makes "
                           f"{tuple(spec.shape)}")
-    test_x = scored.x[:points]
-    key = {"split": split, "data": data or cfg.data.name, "points": points, **dataclasses.asdict(options)}
+    test_x = scored.x[held_out_rows(len(scored.x), points, options.seed)]
+    key = {"split": split, "data": data or cfg.data.name, "points": points, "subset": "random",
+           **dataclasses.asdict(options)}
 
     def compute() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         out = model_loglik(model, load_dataset(cfg.data, "train").x, test_x, options, progress)
@@ -129,6 +130,12 @@ def loglik_of_run(run_dir: Path, options, *, step: int | None = None, split: str
         return {"model": cfg.model_name, "dataset": cfg.data.name, **out}, arrays
 
     return step, *cached(Path(run_dir), "loglik", step, key, compute)
+
+
+def held_out_rows(n: int, points: int, seed: int) -> np.ndarray:
+    """A seeded random subset of `points` of n examples, in ascending order: a split may be sorted by class
+    (mnist5k's test digits are), so its first rows would be one digit."""
+    return np.sort(np.random.default_rng(seed).permutation(n)[:points])
 
 
 def _standard_error(values: np.ndarray) -> float:
@@ -169,10 +176,12 @@ def reconstructions_of_run(run_dir: Path, *, step: int | None = None, points: in
     from engine.trainer import load_run
 
     cfg, spec, model, step = load_run(run_dir, step=step)
-    key = {"points": points, "iterations": iterations, "interpolation_steps": interpolation_steps, "seed": seed}
+    key = {"points": points, "iterations": iterations, "interpolation_steps": interpolation_steps, "seed": seed,
+           "subset": "random"}
 
     def compute() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        x = load_dataset(cfg.data, "test").x[:points].to(model.device)
+        test = load_dataset(cfg.data, "test").x
+        x = test[held_out_rows(len(test), points, seed)].to(model.device)
         if progress is not None:
             progress(f"IvOM: L-BFGS on {len(x)} examples x 3 starts", 0.1)
         codes, fitted, fit_errors = ivom(model, x, iterations, seed=seed)

@@ -199,3 +199,13 @@ def test_image_shaped_data_with_per_pixel_sigma():
     plain = importance_sampling(decoder, encoder, inside, FAST).per_point
     truncated = importance_sampling(replace(decoder, bounds=(-1.0, 1.0)), encoder, inside, FAST).per_point
     assert np.isfinite(truncated).all() and (truncated > plain).all()
+
+
+def test_held_out_points_are_a_seeded_subset_across_a_class_sorted_split():
+    from engine.analysis import held_out_rows
+    from engine.registry import load_dataset
+
+    labels = load_dataset("mnist5k", "test").labels.numpy()  # stored sorted by digit
+    rows = held_out_rows(len(labels), 20, seed=0)
+    assert len(set(labels[:20])) == 1 and len(set(labels[rows])) >= 6
+    assert (np.diff(rows) > 0).all() and np.array_equal(rows, held_out_rows(len(labels), 20, seed=0))
