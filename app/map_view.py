@@ -20,12 +20,17 @@ POINTS = (500, 1_000, 2_000, 5_000, 10_000)
 SHOWN = 32  # selected images shown per set
 
 
-@st.cache_data(max_entries=2, show_spinner=False)
-def training_examples(data: dict, rows: tuple[int, ...]) -> np.ndarray:
-    """The real points a selection picked, from the run's training split."""
+@st.cache_resource(max_entries=2, show_spinner=False)
+def training_split(data: dict) -> np.ndarray:
+    """The run's training examples, loaded once per data config (every selection indexes into them)."""
     from engine.config import DataConfig
 
-    return load_dataset(DataConfig(**data), "train").x[list(rows)].numpy()
+    return load_dataset(DataConfig(**data), "train").x.numpy()
+
+
+def training_examples(data: dict, rows: tuple[int, ...]) -> np.ndarray:
+    """The real points a selection picked."""
+    return training_split(data)[list(rows)]
 
 
 def options(encodes: bool) -> tuple[str, str, int]:

@@ -13,7 +13,8 @@ from app import analysis_view
 from engine.data import DataSpec
 from engine.plots import image_grid, to_uint8
 
-PATHS = {"spherical": "spherical", "linear": "linear"}
+PATHS = ("spherical", "linear")
+SHOWN_DIMS = 4  # vector examples: their coordinates beside the errors up to this dimension
 
 
 def image_row(images: np.ndarray, caption: str) -> None:
@@ -32,15 +33,15 @@ def examples(summary: dict, arrays: dict[str, np.ndarray], spec: DataSpec) -> No
     table = pd.DataFrame({"IvOM error": arrays["ivom_error"]})
     if "reconstruction_error" in arrays:
         table.insert(0, "reconstruction error", arrays["reconstruction_error"])
-    if spec.kind != "image":
+    if spec.kind != "image" and arrays["x"].shape[1] <= SHOWN_DIMS:
         for name, _ in rows:
-            for d in range(arrays[name].shape[1] if arrays[name].shape[1] <= 4 else 0):
+            for d in range(arrays[name].shape[1]):
                 table[f"{name}[{d}]"] = arrays[name][:, d]
     st.dataframe(table.style.format("{:.4g}"), height=220)
 
 
 def interpolations(summary: dict, arrays: dict[str, np.ndarray], spec: DataSpec) -> None:
-    path = st.segmented_control("Path", list(PATHS), default="spherical", key="recon_path") or "spherical"
+    path = st.segmented_control("Path", PATHS, default="spherical", key="recon_path") or "spherical"
     pairs = (("between_examples", f"between the first two examples' codes ({summary['example_codes']})"),
              ("between_prior_draws", "between two prior draws"))
     for name, caption in pairs:

@@ -106,13 +106,12 @@ def cmd_evaluate(args) -> int:
 
 def print_ivom(args, cfg, model, step: int) -> int:
     """IvOM on held-out examples (DESIGN.md section 7) beside VEEGAN's published CIFAR-10 table."""
-    import numpy as np
-
+    from engine.analysis import held_out_rows
     from engine.reconstruct import PUBLISHED_IVOM, error_name, ivom
     from engine.registry import load_dataset
 
     test = load_dataset(cfg.data, "test")
-    pick = np.random.default_rng(1337).permutation(len(test.x))[:args.ivom_targets]  # VEEGAN's eval.py seed
+    pick = held_out_rows(len(test.x), args.ivom_targets, seed=1337)  # VEEGAN's eval.py seed
     _, _, errors = ivom(model, test.x[pick], args.ivom_iterations, seed=args.seed)
     figure = {"ivom_mean": float(errors.mean()), "ivom_std": float(errors.std()), "targets": len(pick),
               "iterations": args.ivom_iterations, "error": error_name(model.spec)}
@@ -259,12 +258,6 @@ def cmd_sample(args) -> int:
     return 0
 
 
-def torch_threads(n: int) -> None:
-    import torch
-
-    torch.set_num_threads(n)
-
-
 def cmd_bench(args) -> int:
     from engine.bench import SUITES, official_presgan_table, report_table, run_suite, speed_table, write_report
 
@@ -277,10 +270,12 @@ def cmd_bench(args) -> int:
             raise ConfigError(f"--report {args.report[0]} holds no bench run directories")
         table = report_table(run_dirs)
         if args.loglik:
+            import torch
+
             from engine.bench import loglik_table
             from engine.metrics.likelihood import LoglikOptions
 
-            torch_threads(args.threads or 1)
+            torch.set_num_threads(args.threads or 1)
             table += "\n" + loglik_table(run_dirs, LoglikOptions(estimator=args.loglik), points=args.loglik_points)
         print(table)
         write_report(table, args.out)

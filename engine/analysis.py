@@ -47,20 +47,22 @@ def load_result(run_dir: Path, name: str, step: int, options: dict[str, Any]
 
 
 def save_result(run_dir: Path, name: str, step: int, options: dict[str, Any], summary: dict[str, Any],
-                arrays: dict[str, np.ndarray]) -> Path:
-    """Write the result (arrays first, so a summary never names missing arrays); log it to the run's MLflow run."""
+                arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Write the result (arrays first, so a summary never names missing arrays); log it to the run's MLflow run.
+    Returns the summary as saved (with the analysis, step and options)."""
     summary_path, arrays_path = _paths(run_dir, result_key(name, step, options))
     summary_path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     write_atomic_bytes(arrays_path, buffer.getvalue())
-    write_atomic(summary_path, json.dumps({"analysis": name, "step": step, "options": options, **summary}, indent=2))
+    saved = {"analysis": name, "step": step, "options": options, **summary}
+    write_atomic(summary_path, json.dumps(saved, indent=2))
     run_id = _mlflow_run_id(run_dir)
     if run_id:
         from engine.tracking import log_run_artifacts
 
         log_run_artifacts(run_id, [summary_path, arrays_path], FOLDER)
-    return summary_path
+    return saved
 
 
 def _mlflow_run_id(run_dir: Path) -> str | None:
@@ -79,8 +81,7 @@ def cached(run_dir: Path, name: str, step: int, options: dict[str, Any],
     if found is not None:
         return found[0], found[1], True
     summary, arrays = compute()
-    save_result(run_dir, name, step, options, summary, arrays)
-    return load_result(run_dir, name, step, options)[0], arrays, False
+    return save_result(run_dir, name, step, options, summary, arrays), arrays, False
 
 
 class ProgressFile:
@@ -101,10 +102,11 @@ def loglik_of_run(run_dir: Path, options, *, step: int | None = None, split: str
                   points: int = 1_000, progress: Callable | None = None
                   ) -> tuple[int, dict[str, Any], dict[str, np.ndarray], bool]:
     """(step, summary, arrays, cached) of the held-out log-likelihood (engine.metrics.likelihood) of the run's
-    model at a step, on the first `points` examples of a split of its data set (or of `data`, same shape); for
+    model at a step, on a seeded random subset of `points` examples of a split of its data set (or of `data`, same
+    shape); for
     data of known density, the data's own figure and the gap to it (an estimate of KL(p_data || p_model))."""
     from engine.config import ConfigError
-    from engine.metrics.likelihood import data_loglik, model_loglik
+    from engine.metrics.likelihood import data_loglik, model_loglik, standard_error
     from engine.registry import load_dataset
     from engine.trainer import load_run
 
@@ -123,9 +125,9 @@ def loglik_of_run(run_dir: Path, options, *, step: int | None = None, split: str
         own = data_loglik(scored.spec, test_x)
         if own is not None:
             arrays["data_per_point"] = own
-            out["data"] = {"nats": float(own.mean()), "se": _standard_error(own)}
+            out["data"] = {"nats": float(own.mean()), "se": standard_error(own)}
             out["gap"] = {name: {"nats": float((own - arrays[f"{name}_per_point"]).mean()),
-                                 "se": _standard_error(own - arrays[f"{name}_per_point"])}
+                                 "se": standard_error(own - arrays[f"{name}_per_point"])}
                           for name in out["estimates"]}
         return {"model": cfg.model_name, "dataset": cfg.data.name, **out}, arrays
 
@@ -136,10 +138,6 @@ def held_out_rows(n: int, points: int, seed: int) -> np.ndarray:
     """A seeded random subset of `points` of n examples, in ascending order: a split may be sorted by class
     (mnist5k's test digits are), so its first rows would be one digit."""
     return np.sort(np.random.default_rng(seed).permutation(n)[:points])
-
-
-def _standard_error(values: np.ndarray) -> float:
-    return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
 
 
 def latent_map_of_run(run_dir: Path, *, step: int | None = None, method: str = "tsne", space: str = "data",

@@ -73,14 +73,14 @@ def resume(job_id: str, *, use_mlflow: bool = True) -> None:
 
 def launch_analysis(run_dir: Path, command: str, args: list[str], threads: int = 1) -> str:
     """Start `python -m engine COMMAND --run RUN_DIR ARGS` in the background, its progress in its own folder."""
+    from engine.analysis import ProgressFile
+
     if command not in ANALYSES:
         raise ValueError(f"analysis {command!r} must be one of {', '.join(ANALYSES)}")
     job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{command}-{secrets.token_hex(2)}"
     workdir = Path(run_dir) / "analysis" / "jobs" / job_id
     status_file = workdir / JOB_KINDS["analysis"].status_file
-    workdir.mkdir(parents=True, exist_ok=True)
-    write_atomic(status_file, json.dumps({"state": "queued", "message": "starting", "progress": 0.0,
-                                          "updated": time.time()}))
+    ProgressFile(status_file)("starting", 0.0, state="queued")
     start("analysis", job_id, workdir, [command, "--run", str(run_dir), *args, "--threads", str(threads),
                                         "--status", str(status_file)], use_mlflow=False)
     return job_id

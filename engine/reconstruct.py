@@ -18,7 +18,7 @@ from torch import Tensor
 
 from engine.config import ConfigError
 from engine.data import DataSpec
-from engine.models.base import Encodes, GenerativeModel
+from engine.models.base import Encodes, GenerativeModel, frozen_weights
 
 IVOM_RESTARTS = 3  # VEEGAN's evaluation code
 PATHS = ("linear", "spherical")
@@ -52,11 +52,7 @@ def ivom(model: GenerativeModel, x: Tensor, iterations: int = 50, restarts: int 
     from scipy.optimize import minimize
 
     n, d = len(x), model.latent_dim
-    model.train(False)
-    frozen = [p for p in model.parameters() if p.requires_grad]
-    for p in frozen:
-        p.requires_grad_(False)
-    try:
+    with frozen_weights(model):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             starts = model.prior(restarts * n).view(restarts, n, d).double().cpu().numpy()
@@ -80,9 +76,6 @@ def ivom(model: GenerativeModel, x: Tensor, iterations: int = 50, restarts: int 
             best = errors.argmin(0)
             rows = torch.arange(n)
             return codes.to(x.device)[best, rows], decoded[best, rows], errors[best, rows]
-    finally:
-        for p in frozen:
-            p.requires_grad_(True)
 
 
 def interpolate(model: GenerativeModel, start: Tensor, end: Tensor, steps: int = 8,

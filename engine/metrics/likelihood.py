@@ -7,8 +7,9 @@ only (PresGAN section 5.4: each pixel's density divided by its probability of ly
 
 - Importance sampling (PresGAN section 3.3, DESIGN.md section 7): a Gaussian encoder q(z|x) is fitted to the
   frozen generator by maximising the ELBO on training data; for each test point the proposal's mean is the MAP
-  code (optimised from the encoder mean, or from the model's own code where that is better), its covariance the
-  encoder's times `dispersion`; log p(x) ~ log mean_s p(x, z_s) / r(z_s), z_s ~ r, S samples.
+  code (L-BFGS from the encoder mean, or from the model's own code where that is better), its covariance the
+  Gauss-Newton inverse Hessian there (ours) or the encoder's diagonal (the paper's), times `dispersion`, mixed with
+  the prior; log p(x) ~ log mean_s p(x, z_s) / r(z_s), z_s ~ r, S samples.
 - Annealed importance sampling (Wu, Burda, Salakhutdinov, Grosse 2017, arXiv:1611.04273): chains start at the
   prior and move through p_t(z) ~ p(z) p(x|z)^beta_t, beta 0 -> 1 on a sigmoid schedule, one HMC transition
   (engine.hmc, full gradient) per temperature; the weights accumulate (beta_t - beta_t-1) log p(x | z).
@@ -96,6 +97,11 @@ class GaussianDecoder:
         return self.log_likelihood(x, self.decode(z), truncate=truncate) + log_standard_normal(z)
 
 
+def standard_error(values: np.ndarray) -> float:
+    """Of the mean over points (NaN for one point)."""
+    return float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else float("nan")
+
+
 def log_standard_normal(z: Tensor) -> Tensor:
     return -0.5 * (z.square().sum(-1) + z.shape[-1] * LOG_2PI)
 
@@ -124,6 +130,7 @@ def fit_encoder(decoder: GaussianDecoder, train_x: Tensor, spec: DataSpec, optio
     The encoder: a 2 x 128 ReLU MLP for vectors; for images the DCGAN discriminator of `width` without its output
     layer plus a linear map (PresGAN's VAE encoder, algorithms.md 3.7)."""
     from engine import nets
+    from engine.models.vae import gaussian_kl_to_standard
 
     device = train_x.device
     encoder = nets.encoder(spec, 2 * decoder.latent_dim, 128, 2, "relu", width).to(device)
@@ -140,7 +147,7 @@ def fit_encoder(decoder: GaussianDecoder, train_x: Tensor, spec: DataSpec, optio
         z = mu + (0.5 * log_var).exp() * torch.randn_like(mu)
         sigma = _sigma(decoder, sigma_raw, options)
         nll = -decoder.log_likelihood(x, decoder.decode(z), sigma, truncate=False)
-        kl = 0.5 * (mu.square() + log_var.exp() - 1.0 - log_var).sum(1)
+        kl = gaussian_kl_to_standard(mu, log_var)
         loss = (nll + kl).mean()  # -ELBO (Kingma and Welling eq. 10); the generator's weights are frozen
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -172,11 +179,9 @@ class Estimate:
     extra: dict = field(default_factory=dict)
 
     def summary(self, dims: int) -> dict:
-        n = len(self.per_point)
         mean = float(self.per_point.mean())
-        se = float(self.per_point.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
-        out = {"nats": mean, "se": se, "nll_bits_per_dim": -mean / (dims * math.log(2)), "samples": self.samples,
-               "points": n, "seconds": self.seconds, **self.extra}
+        out = {"nats": mean, "se": standard_error(self.per_point), "nll_bits_per_dim": -mean / (dims * math.log(2)),
+               "samples": self.samples, "points": len(self.per_point), "seconds": self.seconds, **self.extra}
         if self.ess is not None:
             out["ess_mean"], out["ess_min"] = float(self.ess.mean()), float(self.ess.min())
         return out
@@ -405,16 +410,12 @@ def model_loglik(model, train_x: Tensor, test_x: Tensor, options: LoglikOptions,
                  progress: Callable[[str, float], None] | None = None) -> dict:
     """Both (or one) estimates of the model's mean held-out log p(x) on test_x, as a JSON-able summary with the
     per-point arrays under "arrays"."""
-    from engine.models.base import Encodes
+    from engine.models.base import Encodes, frozen_weights
 
     options.check()
     spec = model.spec
     started = time.perf_counter()
-    model.train(False)
-    frozen = [p for p in model.parameters() if p.requires_grad]
-    for p in frozen:
-        p.requires_grad_(False)
-    try:
+    with frozen_weights(model):
         decoder, needs_sigma = model_decoder(model, spec)
         device = model.device
         train_x, test_x = train_x.to(device), test_x.to(device)
@@ -440,19 +441,14 @@ def model_loglik(model, train_x: Tensor, test_x: Tensor, options: LoglikOptions,
                 runs.append(annealed_importance_sampling(decoder, test_x, options,
                                                          _stage(progress, 0.6 if options.estimator == "both"
                                                                 else 0.3, 1.0)))
-        for run in runs:
-            out["estimates"][run.name] = run.summary(dims)
-            out["arrays"][run.name] = run.per_point
-        if len(runs) == 2:
-            difference = runs[0].per_point - runs[1].per_point
-            out["is_minus_ais"] = {"nats": float(difference.mean()),
-                                   "se": float(difference.std(ddof=1) / math.sqrt(len(difference)))
-                                   if len(difference) > 1 else float("nan")}
-        out["seconds"] = time.perf_counter() - started
-        return out
-    finally:
-        for p in frozen:
-            p.requires_grad_(True)
+    for run in runs:
+        out["estimates"][run.name] = run.summary(dims)
+        out["arrays"][run.name] = run.per_point
+    if len(runs) == 2:
+        difference = runs[0].per_point - runs[1].per_point
+        out["is_minus_ais"] = {"nats": float(difference.mean()), "se": standard_error(difference)}
+    out["seconds"] = time.perf_counter() - started
+    return out
 
 
 def _stage(progress: Callable[[str, float], None] | None, low: float, high: float):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import ClassVar, Protocol, runtime_checkable
 
 import torch
@@ -67,6 +69,21 @@ class GenerativeModel(nn.Module):
 
     def load_extra_state(self, state: dict) -> None:
         """Restore what extra_state() returned."""
+
+
+@contextmanager
+def frozen_weights(model: nn.Module) -> Iterator[nn.Module]:
+    """The model in eval mode with no gradient for its weights while codes are optimised through it (the
+    likelihood's encoder fit and MAP search, IvOM); the weights that had gradients get them back after."""
+    model.train(False)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    for p in trainable:
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p in trainable:
+            p.requires_grad_(True)
 
 
 @runtime_checkable
