@@ -17,6 +17,8 @@ def test_train_on_mnist5k_and_see_the_sample_grid(app_url: str, home: Path):
         expect(page.get_by_text("No job yet")).to_be_visible(timeout=90 * MS)
         page.get_by_role("combobox", name="Dataset").click()  # Streamlit's selectbox: open it, then pick the option
         page.get_by_role("option", name="mnist5k", exact=True).click()
+        # the rerun for the new data set redraws the form (images: conv_width shown, MLP sizes hidden)
+        expect(page.get_by_text("preset for mnist5k", exact=False)).to_be_visible(timeout=60 * MS)
         page.get_by_text("gan settings").click()
         expect(page.get_by_label("conv_width", exact=True)).to_be_visible(timeout=30 * MS)
         page.get_by_text("More training and data settings").click()
@@ -87,7 +89,13 @@ def analyse(page) -> None:
     page.get_by_role("tab", name="Reconstructions").click()
     page.get_by_role("button", name="Reconstruct").click()
     expect(page.get_by_text("IvOM (L-BFGS-B, 3 starts)", exact=False)).to_be_visible(timeout=180 * MS)
-    page.wait_for_timeout(1000)
+    expect(page.get_by_text("Spherical path between two prior draws")).to_be_visible(timeout=60 * MS)
+    # every visible image decoded: examples, IvOM fits (a GAN has no reconstruction row) and the two interpolation
+    # strips (8 codes of 28-px digits with 2-px gaps)
+    page.wait_for_function("() => { const shown = [...document.querySelectorAll('[data-testid=stImage] img')]"
+                           ".filter(img => img.offsetParent !== null); return shown.length >= 4 && "
+                           "shown.every(img => img.complete && img.naturalWidth >= 8 * 28); }", timeout=60 * MS)
+    page.wait_for_timeout(1500)
     page.screenshot(path=SHOTS / "13-mnist5k-reconstructions.png", full_page=True)
 
     page.get_by_role("tab", name="Likelihood").click()
