@@ -1,6 +1,7 @@
 """Explore's views of an image run: the sample grid at any evaluation step (Samples tab), the mode histogram of
 digit sets (10 bars for MNIST, a 10 x 100 map for Stacked MNIST) against the expected shares, and the figures over
-training (Modes tab)."""
+training (Modes tab). Everything here is read from what the trainer's evaluations saved: nothing is sampled in
+the page's process."""
 
 from __future__ import annotations
 
@@ -12,39 +13,25 @@ import streamlit as st
 
 from app import charts, run_data
 from engine.data import DataSpec
-from engine.evaluation import draw_samples
-from engine.metrics.digits import mode_histogram
-from engine.trainer import RunFiles, load_run
+from engine.metrics.digits import expected_shares, mode_histogram
 
 DIGIT_HOOKS = ("digits", "stacked_digits")
 CURVES = ("modes", "reverse_kl", "fd", "coverage")
-PAGE_SAMPLES = 5_000  # drawn in the page's process: Stacked MNIST's 26,000 would take a minute on a CPU
 
 
-@st.cache_data(max_entries=4, show_spinner="Drawing samples from the checkpoint...")
-def checkpoint_histogram(run_dir: str, stamp: int) -> tuple[int, np.ndarray, np.ndarray, int]:
-    """(step, counts, expected, n): the mode histogram of the run's evaluation samples (at most PAGE_SAMPLES of
-    them: the first ones the evaluation drew, same seed)."""
-    cfg, spec, model, step = load_run(Path(run_dir))
-    x = draw_samples(model, min(cfg.train.eval_samples, PAGE_SAMPLES), cfg.train.seed + step)
-    counts, expected = mode_histogram(x, spec)
-    return step, counts, expected, len(x)
-
-
-def histogram(run_dir: Path, spec: DataSpec) -> tuple[str, np.ndarray, np.ndarray, int] | None:
-    """The histogram from the checkpoint, else from the kept images of the newest evaluation."""
-    checkpoint = RunFiles(run_dir).checkpoint
-    if checkpoint.exists():
-        try:
-            step, counts, expected, n = checkpoint_histogram(str(run_dir), checkpoint.stat().st_mtime_ns)
-            return f"step {step:,}", counts, expected, n
-        except (OSError, RuntimeError, KeyError, ValueError):
-            pass  # a checkpoint from an older engine: the kept images still say something
+def histogram(run_dir: Path, spec: DataSpec, step: int | None) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """(where, counts, expected) of the samples per mode the evaluation saved at `step` (the newest saved when
+    `step` saved none), else of the newest evaluation's kept images (runs from before the counts were saved)."""
+    steps = run_data.mode_count_steps(run_dir)
+    for chosen in ([step] if step in steps else []) + steps[::-1][:2]:  # the newest may still be being written
+        counts = run_data.saved_array(run_dir, f"modes_step_{chosen:08d}.npy")
+        if counts is not None:
+            return f"step {chosen:,}", counts, expected_shares(spec)
     kept = run_data.kept_images(run_dir)
     if kept is None:
         return None
     counts, expected = mode_histogram(kept, spec)
-    return "the newest evaluation's kept images", counts, expected, len(kept)
+    return "the newest evaluation's kept images", counts, expected
 
 
 def grid_slider(run_dir: Path) -> None:
@@ -60,21 +47,23 @@ def grid_slider(run_dir: Path) -> None:
 
 
 def mode_map(run_dir: Path, spec: DataSpec) -> None:
+    """The histogram at the Samples tab's step."""
     if spec.metrics not in DIGIT_HOOKS:
         st.caption(f"{spec.name} has no classes the evaluation classifier knows, so there is no mode histogram.")
         return
-    found = histogram(run_dir, spec)
+    found = histogram(run_dir, spec, st.session_state.get("explore_step"))
     if found is None:
         st.caption("The mode histogram appears after the first evaluation.")
         return
-    where, counts, expected, n = found
-    title = f"Samples per mode, {where} ({(counts > 0).sum()} of {len(counts)} modes, {n:,} samples)"
+    where, counts, expected = found
+    title = f"Samples per mode, {where} ({(counts > 0).sum()} of {len(counts)} modes, {counts.sum():,} samples)"
     figure = charts.digit_histogram_figure if len(counts) == 10 else charts.triple_heatmap_figure
     st.plotly_chart(figure(counts, expected, title))
 
 
 def modes(run_dir: Path, spec: DataSpec, evals: pd.DataFrame) -> None:
-    """The mode histogram (or Stacked MNIST's map) and the figures over training (Modes tab)."""
+    """The mode histogram (or Stacked MNIST's map) and the figures over training (Modes tab). Everything here is read from what the trainer's evaluations saved: nothing is sampled in
+the page's process."""
     mode_map(run_dir, spec)
     curves = tuple(name for name in CURVES if name in evals)
     if curves:

@@ -135,6 +135,27 @@ def latest_samples(run_dir: str | Path) -> tuple[int | None, np.ndarray | None]:
         return None, None
 
 
+def saved_array(run_dir: str | Path, name: str) -> np.ndarray | None:
+    """An array the trainer's evaluation saved under samples/ (None when missing or being written)."""
+    try:
+        return np.load(RunFiles(Path(run_dir)).samples / name)
+    except (OSError, ValueError, EOFError):
+        return None
+
+
+def saved_noisy(run_dir: str | Path, step: int | None) -> np.ndarray | None:
+    """The evaluation's G(z) + sigma eps samples beside its G(z) ones (models with observation noise): per step
+    for low-dimensional runs, else the newest evaluation's."""
+    found = saved_array(run_dir, f"noisy_step_{step:08d}.npy") if step is not None else None
+    return found if found is not None else saved_array(run_dir, "noisy_latest.npy")
+
+
+def mode_count_steps(run_dir: str | Path) -> list[int]:
+    """The evaluation steps that saved their samples per mode (modes_step_<step>.npy), in order."""
+    stems = (p.stem.removeprefix("modes_step_") for p in RunFiles(Path(run_dir)).samples.glob("modes_step_*.npy"))
+    return sorted(int(stem) for stem in stems if stem.isdigit())
+
+
 def can_resume(status: dict[str, Any]) -> bool:
     """Stopped or failed with a checkpoint to continue from (a diverged run would diverge again)."""
     return status.get("state") in ("stopped", "failed") and RunFiles(Path(status["run_dir"])).checkpoint.exists()

@@ -49,7 +49,11 @@ def final_samples(run_dir: Path) -> tuple[int | None, np.ndarray | None, str]:
 
 
 def with_noise(run_dir: Path, samples: np.ndarray, step: int) -> np.ndarray | None:
-    """The saved G(z) samples plus the checkpoint's observation noise, seeded as the trainer's evaluation."""
+    """The evaluation's saved G(z) + sigma eps samples; for runs from before they were saved, the saved G(z) samples
+    plus the checkpoint's observation noise, seeded as the trainer's evaluation."""
+    saved = run_data.saved_noisy(run_dir, step)
+    if saved is not None and saved.shape == samples.shape:
+        return saved
     checkpoint = RunFiles(run_dir).checkpoint
     try:
         cfg, _, model, _ = load_model(str(run_dir), checkpoint.stat().st_mtime_ns)
@@ -78,11 +82,11 @@ def sample_plots(run_dir: Path, data_name: str, evals: pd.DataFrame) -> tuple[np
         return None, ""
     step = step if step is not None else run_data.latest_eval(evals).get("step")
     what = "Samples"
-    if "noisy_modes" in evals and step is not None and RunFiles(run_dir).checkpoint.exists():
+    if "noisy_modes" in evals and step is not None:
         if st.segmented_control("Samples", ["G(z)", NOISY], default="G(z)", key="explore_noise") == NOISY:
             noisy = with_noise(run_dir, samples, int(step))
             if noisy is None:
-                st.caption("The checkpoint cannot be loaded, so these are the G(z) samples.")
+                st.caption("The run saved no noisy samples and its checkpoint cannot be loaded: these are G(z).")
             samples, what = (samples, what) if noisy is None else (noisy, NOISY)
     means = run_data.true_means(data_name)
     title = f"{what} at step {int(step):,}" if step is not None else f"{what} (latest)"

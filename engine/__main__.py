@@ -98,7 +98,7 @@ def cmd_evaluate(args) -> int:
     if args.ivom:
         return print_ivom(args, cfg, model, step)
     dataset = load_dataset(cfg.data, "train")
-    _, metrics = evaluate_model(model, dataset, args.n, seed=args.seed)
+    metrics = evaluate_model(model, dataset, args.n, seed=args.seed).metrics
     note = "" if "modes" in metrics else "\nmodes / HQ% / reverse KL: n/a (this data set has no known modes)"
     return print_metrics({"run": str(args.run), "step": step, "n": args.n}, metrics, args.json,
                          f"{cfg.model_name} on {cfg.data.name}, step {step}, {args.n} samples{note}", dataset.spec)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from engine.data import Dataset, DataSpec
 from engine.metrics.coverage import prdc_metrics
-from engine.metrics.modes import mode_metrics
+from engine.metrics.modes import mode_histogram, mode_metrics
 from engine.models.base import GenerativeModel, ObservationModel
 
 
@@ -38,14 +39,33 @@ def noisy_samples(model: GenerativeModel, x: np.ndarray, seed: int) -> np.ndarra
     return x + sigma * np.random.default_rng(seed).standard_normal(x.shape).astype(x.dtype)
 
 
-def evaluate_model(model: GenerativeModel, data: Dataset, n: int, seed: int) -> tuple[np.ndarray, dict[str, float]]:
-    """Samples and their metrics; models with observation noise add `noisy_<metric>` figures beside."""
+class Figures(NamedTuple):
+    """What a data set's evaluation hook finds in a sample set: its metrics, and the samples per mode where the
+    modes are known (HQ samples per mixture component, samples per digit or digit triple), else None."""
+
+    metrics: dict[str, float]
+    mode_counts: np.ndarray | None = None
+
+
+class Evaluation(NamedTuple):
+    """One evaluation of a model: its mean samples, their metrics (with `noisy_<metric>` figures beside for models
+    with observation noise), the noisy samples themselves (or None) and the samples per mode (or None), so that
+    what the app shows of an evaluation is read from the run, not drawn again."""
+
+    samples: np.ndarray
+    metrics: dict[str, float]
+    noisy: np.ndarray | None
+    mode_counts: np.ndarray | None
+
+
+def evaluate_model(model: GenerativeModel, data: Dataset, n: int, seed: int) -> Evaluation:
+    """n samples, seeded, and what the data set's hook finds in them (and in their noisy version)."""
     x = draw_samples(model, n, seed)
-    metrics = sample_metrics(x, data)
+    metrics, counts = sample_figures(x, data)
     noisy = noisy_samples(model, x, seed)
     if noisy is not None:
         metrics.update({f"noisy_{k}": v for k, v in sample_metrics(noisy, data).items()})
-    return x, metrics
+    return Evaluation(x, metrics, noisy, counts)
 
 
 def moment_metrics(x: np.ndarray, reference: np.ndarray) -> dict[str, float]:
@@ -63,10 +83,15 @@ def vector_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
     return {**moment_metrics(x, reference), **prdc_metrics(reference, x, seed=len(x))}
 
 
-def mixture_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
+def vector_figures(x: np.ndarray, data: Dataset) -> Figures:
+    return Figures(vector_metrics(x, data))
+
+
+def mixture_figures(x: np.ndarray, data: Dataset) -> Figures:
     """Synthetic mixtures: the vector figures plus modes, HQ % and reverse KL against the known modes."""
     mixture = data.spec.mixture
-    return {**vector_metrics(x, data), **mode_metrics(x, mixture), "n_modes": float(mixture.n_modes)}
+    metrics = {**vector_metrics(x, data), **mode_metrics(x, mixture), "n_modes": float(mixture.n_modes)}
+    return Figures(metrics, mode_histogram(x[np.isfinite(x).all(axis=1)], mixture))
 
 
 def image_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
@@ -90,23 +115,31 @@ def image_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
 INCEPTION_REFERENCE_IMAGES = 10_000  # TTUR's 10k reference images outside CIFAR's 50k (algorithms.md 1.6)
 
 
-def digit_set_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
-    """MNIST-like sets: pixel moment errors, then the classifier's modes, KL and feature-space PRDC."""
-    from engine.metrics.digits import digit_metrics
-
-    return {**image_metrics(x, data), **digit_metrics(x, data)}
+def image_figures(x: np.ndarray, data: Dataset) -> Figures:
+    return Figures(image_metrics(x, data))
 
 
-def stacked_set_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
-    """Stacked MNIST: pixel moment errors, then modes of digit triples, KL and feature-space PRDC."""
-    from engine.metrics.digits import stacked_metrics
+def digit_set_figures(x: np.ndarray, data: Dataset) -> Figures:
+    """MNIST-like sets: pixel moment errors, then the classifier's modes, KL and feature-space PRDC; samples per
+    digit."""
+    from engine.metrics.digits import digit_figures
 
-    return {**image_metrics(x, data), **stacked_metrics(x, data)}
+    metrics, counts = digit_figures(x, data)
+    return Figures({**image_metrics(x, data), **metrics}, counts)
 
 
-# the hook a data set names in its spec (DataSpec.metrics) -> its metrics of flat samples against its data
-EVALUATORS = {"vectors": vector_metrics, "mixture": mixture_metrics, "digits": digit_set_metrics,
-              "stacked_digits": stacked_set_metrics, "images": image_metrics}
+def stacked_set_figures(x: np.ndarray, data: Dataset) -> Figures:
+    """Stacked MNIST: pixel moment errors, then modes of digit triples, KL and feature-space PRDC; samples per
+    triple."""
+    from engine.metrics.digits import stacked_figures
+
+    metrics, counts = stacked_figures(x, data)
+    return Figures({**image_metrics(x, data), **metrics}, counts)
+
+
+# the hook a data set names in its spec (DataSpec.metrics) -> what it finds in flat samples against its data
+EVALUATORS = {"vectors": vector_figures, "mixture": mixture_figures, "digits": digit_set_figures,
+              "stacked_digits": stacked_set_figures, "images": image_figures}
 
 
 def feature_space(spec: DataSpec) -> str:
@@ -119,9 +152,14 @@ def feature_space(spec: DataSpec) -> str:
     return FEATURE_SPACES.get(spec.metrics) or (INCEPTION_SPACE if inception_path() else NO_FEATURES)
 
 
+def sample_figures(x: np.ndarray, data: Dataset) -> Figures:
+    """What the data set's evaluation hook (its spec's `metrics`) finds in samples x flattened to (n, -1)."""
+    return EVALUATORS[data.spec.metrics](x, data)
+
+
 def sample_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
     """The metrics the data set asks for (its spec's evaluation hook), of samples x flattened to (n, -1)."""
-    return EVALUATORS[data.spec.metrics](x, data)
+    return sample_figures(x, data).metrics
 
 
 SAMPLE_RANGE_SLACK = 1e-3  # images in [-1, 1], up to rounding

@@ -278,16 +278,22 @@ def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, use_mlflow: bo
 
 
 def _evaluate(model, dataset, cfg, files, step, metrics_log) -> tuple[np.ndarray, dict]:
-    x, metrics = evaluate_model(model, dataset, cfg.train.eval_samples, seed=cfg.train.seed + step)
+    found = evaluate_model(model, dataset, cfg.train.eval_samples, seed=cfg.train.seed + step)
+    x, metrics = found.samples, found.metrics
     _write_line(metrics_log, {"kind": "eval", "step": step, **metrics})
     write_atomic(files.eval, json.dumps({"step": step, "n": len(x), **_jsonable(metrics)}, indent=2))
     files.samples.mkdir(exist_ok=True)
+    if found.mode_counts is not None:  # the app's mode histogram at any step, without drawing samples again
+        _save_array(files.samples / f"modes_step_{step:08d}.npy", found.mode_counts)
     if dataset.spec.kind == "image":
         save_image_samples(files.samples, step, x.reshape(len(x), *dataset.spec.shape))
-    else:
+        return x, metrics
+    for prefix, samples in (("", x), ("noisy_", found.noisy)):
+        if samples is None:
+            continue
         if x.shape[1] <= LOW_DIM_SAMPLES:
-            _save_array(files.samples / f"step_{step:08d}.npy", x)
-        _save_array(files.samples / "latest.npy", x[:2500])
+            _save_array(files.samples / f"{prefix}step_{step:08d}.npy", samples)
+        _save_array(files.samples / f"{prefix}latest.npy", samples[:2500])
     return x, metrics
 
 

@@ -48,14 +48,16 @@ def reference_outputs(data: Dataset) -> tuple[torch.Tensor, np.ndarray]:
     return cached_reference(data, "digit-classifier", lambda: channel_outputs(data.x[:REFERENCE_IMAGES]))
 
 
-def digit_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
+def digit_figures(x: np.ndarray, data: Dataset) -> tuple[dict[str, float], np.ndarray]:
     """One-channel digits: modes (of 10), KL(mean softmax of samples || of real images), and precision / recall /
-    density / coverage, Frechet distance and Vendi score in the classifier's feature space."""
+    density / coverage, Frechet distance and Vendi score in the classifier's feature space; and the samples per
+    predicted digit (10,)."""
     probs, features = channel_outputs(as_images(x, data))
     real_probs, real_features = reference_outputs(data)
     kl = kl_divergence(probs[0].mean(0).double().numpy(), real_probs[0].mean(0).double().numpy())
-    return {"modes": float(len(torch.unique(probs[0].argmax(1)))), "reverse_kl": kl, "n_modes": 10.0,
-            **feature_metrics(real_features, features, seed=len(x))}
+    counts = np.bincount(probs[0].argmax(1).numpy(), minlength=10)
+    return ({"modes": float((counts > 0).sum()), "reverse_kl": kl, "n_modes": 10.0,
+             **feature_metrics(real_features, features, seed=len(x))}, counts)
 
 
 def stacked_triples(probs: torch.Tensor) -> np.ndarray:
@@ -64,22 +66,29 @@ def stacked_triples(probs: torch.Tensor) -> np.ndarray:
     return 100 * digits[0] + 10 * digits[1] + digits[2]
 
 
-def stacked_metrics(x: np.ndarray, data: Dataset) -> dict[str, float]:
+def stacked_figures(x: np.ndarray, data: Dataset) -> tuple[dict[str, float], np.ndarray]:
     """Stacked MNIST: modes (of 1,000), KL(histogram of triples || uniform), and precision / recall / density /
-    coverage, Frechet distance and Vendi score in the three channels' classifier features side by side."""
+    coverage, Frechet distance and Vendi score in the three channels' classifier features side by side; and the
+    samples per triple (1000,)."""
     probs, features = channel_outputs(as_images(x, data))
     counts = np.bincount(stacked_triples(probs), minlength=1000)
     kl = kl_divergence(counts / counts.sum(), np.full(1000, 1 / 1000))
-    return {"modes": float((counts > 0).sum()), "reverse_kl": kl, "n_modes": 1000.0,
-            **feature_metrics(reference_outputs(data)[1], features, seed=len(x))}
+    return ({"modes": float((counts > 0).sum()), "reverse_kl": kl, "n_modes": 1000.0,
+             **feature_metrics(reference_outputs(data)[1], features, seed=len(x))}, counts)
+
+
+def expected_shares(spec: DataSpec) -> np.ndarray:
+    """The expected share of each mode of a digit set: 1,000 uniform triples for Stacked MNIST; the training
+    split's class shares where the data set's definition fixes them (imbalanced_mnist), else 10 uniform digits."""
+    if spec.metrics == "stacked_digits":
+        return np.full(1000, 1 / 1000)
+    return np.asarray(spec.shares, dtype=float) if spec.shares else np.full(10, 1 / 10)
 
 
 def mode_histogram(x: np.ndarray, spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
     """(samples per mode, expected share per mode) of flat digit samples: 10 digits, or Stacked MNIST's 1,000
-    triples (100 x red + 10 x green + blue). Expected: the training split's class shares where the data set's
-    definition fixes them (imbalanced_mnist), else uniform."""
+    triples (100 x red + 10 x green + blue)."""
     probs, _ = channel_outputs(as_images(x, spec))
-    if spec.metrics == "stacked_digits":
-        return np.bincount(stacked_triples(probs), minlength=1000), np.full(1000, 1 / 1000)
-    expected = np.asarray(spec.shares, dtype=float) if spec.shares else np.full(10, 1 / 10)
-    return np.bincount(probs[0].argmax(1).numpy(), minlength=10), expected
+    counts = stacked_triples(probs) if spec.metrics == "stacked_digits" else probs[0].argmax(1).numpy()
+    expected = expected_shares(spec)
+    return np.bincount(counts, minlength=len(expected)), expected

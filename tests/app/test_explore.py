@@ -93,13 +93,14 @@ def test_explore_a_trained_ring8_run(home):
 
 
 def test_noisy_figures_beside_for_a_model_with_sigma(home):
-    train(home, "vae", "vae-ring8-a")
+    run_dir = train(home, "vae", "vae-ring8-a")
     at = open_explore()  # the only run: chosen without a URL
     assert [m.label for m in at.metric][3:] == ["Noisy modes", "Noisy HQ %", "Noisy KL"]
     assert "G(z) + sigma·eps" in texts(at.caption)
     curves = figures(at)[2]
     assert {trace["name"] for trace in curves["data"]} == {"G(z)", "G(z) + sigma·eps"}
-    # the noisy samples, redrawn from the checkpoint with the evaluation's seed, give its noisy figures
+    # the noisy samples the evaluation saved give its noisy figures; without them (an older run) they are drawn
+    # again from the checkpoint with the evaluation's seed, the same samples
     at.segmented_control(key="explore_noise").set_value("G(z) + sigma·eps").run()
     assert not at.exception, at.exception
     noisy_modes = int(at.metric[3].value.split("/")[0])
@@ -107,6 +108,13 @@ def test_noisy_figures_beside_for_a_model_with_sigma(home):
     assert density["layout"]["title"]["text"] == "G(z) + sigma·eps at step 60"
     shares, _ = bars(histogram)
     assert (shares > 0).sum() == noisy_modes
+    saved = sorted(path.name for path in (run_dir / "samples").glob("noisy_*.npy"))
+    assert saved == ["noisy_latest.npy"] + [f"noisy_step_{step:08d}.npy" for step in (20, 40, 60)]
+    for path in (run_dir / "samples").glob("noisy_*.npy"):
+        path.unlink()
+    at.run()
+    assert np.allclose(bars(figures(at)[1])[0], shares)
+    assert "no noisy samples" not in texts(at.caption)
 
 
 def test_hd1200_run_is_projected_and_counted(home):
@@ -161,9 +169,18 @@ def test_an_image_run_shows_its_grids_by_step_and_ten_digit_bars(home):
     histogram, curves = figures(at)
     shares, expected = bars(histogram)
     assert len(shares) == 10 and np.allclose(expected, 0.1) and np.isclose(shares.sum(), 1.0)
-    assert at.metric[0].value == f"{(shares > 0).sum()} / 10"  # the checkpoint's samples are the evaluation's
+    assert at.metric[0].value == f"{(shares > 0).sum()} / 10"  # the evaluation's own samples per digit
+    assert "step 20" in histogram["layout"]["title"]["text"] and "300 samples" in histogram["layout"]["title"]["text"]
     assert [t["xaxis"] for t in curves["data"]] == ["x", "x2", "x3", "x4"]  # modes, KL, FD, coverage over steps
-    (run_dir / "checkpoint.pt").unlink()  # without a checkpoint the kept images still give the histogram
+    for name in ("checkpoint.pt", "weights"):  # the histogram is read from the run's files, never sampled again
+        shutil.rmtree(run_dir / name) if (run_dir / name).is_dir() else (run_dir / name).unlink()
+    at.select_slider(key="explore_step").set_value(10).run()
+    histogram = figures(at)[0]
+    assert "step 10" in histogram["layout"]["title"]["text"]
+    saved = np.load(run_dir / "samples" / "modes_step_00000010.npy")
+    assert np.allclose(bars(histogram)[0], saved / saved.sum())
+    for path in (run_dir / "samples").glob("modes_step_*.npy"):  # a run from before the counts were saved
+        path.unlink()
     at = open_explore()
     assert "kept images" in figures(at)[0]["layout"]["title"]["text"]
 
@@ -178,4 +195,4 @@ def test_a_stacked_run_maps_its_thousand_modes_ten_by_hundred(home):
     assert ratio.shape == (10, 100) and np.isclose(ratio.mean(), 1.0)  # shares over the uniform 1/1000
     counts = heatmap["data"][0]["customdata"]
     counts = values(counts) if isinstance(counts, dict) else np.asarray(counts)
-    assert counts.sum() == 300  # every sample the run's evaluation draws, from its checkpoint
+    assert counts.sum() == 300  # every sample the run's evaluation drew, as it saved them

@@ -55,7 +55,7 @@ def test_evaluation_follows_the_spec_hook_not_the_mixture():
     x = data.x[:300].numpy()
     assert "modes" in sample_metrics(x, data)
     data.spec.metrics = "vectors"   # the same points, described as plain vectors
-    assert set(sample_metrics(x, data)) == set(EVALUATORS["vectors"](x, data))
+    assert set(sample_metrics(x, data)) == set(EVALUATORS["vectors"](x, data).metrics)
     assert "modes" not in sample_metrics(x, data) and "coverage" in sample_metrics(x, data)
 
 

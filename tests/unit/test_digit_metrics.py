@@ -12,7 +12,7 @@ import torch
 from engine.config import DataConfig
 from engine.evaluation import sample_metrics
 from engine.metrics import classifier
-from engine.metrics.digits import digit_metrics, stacked_metrics
+from engine.metrics.digits import digit_figures, stacked_figures
 from engine.registry import load_dataset
 
 
@@ -36,12 +36,14 @@ def digits():
 
 def test_real_digits_cover_ten_modes_and_one_repeated_digit_covers_one(digits):
     train, test = digits
-    real = digit_metrics(flat(test.x), train)
+    real, counts = digit_figures(flat(test.x), train)
     assert real["modes"] == 10 and real["reverse_kl"] < 0.01
+    assert counts.sum() == len(test.x) and counts.min() > 0.08 * len(test.x)  # 50 of each digit, a few misread
     sevens = test.x[test.labels == 7]
-    one_digit = digit_metrics(flat(sevens[:1].repeat(200, 1, 1, 1)), train)
+    one_digit, counts = digit_figures(flat(sevens[:1].repeat(200, 1, 1, 1)), train)
+    assert counts.tolist() == [0] * 7 + [200] + [0, 0]
     assert one_digit["modes"] == 1 and one_digit["reverse_kl"] > 1.5  # about log 10 = 2.3
-    noise = digit_metrics(flat(torch.rand(500, 1, 28, 28) * 2 - 1), train)
+    noise, _ = digit_figures(flat(torch.rand(500, 1, 28, 28) * 2 - 1), train)
     assert real["precision"] > 0.6 and real["coverage"] > 0.6
     assert noise["precision"] < 0.05 and noise["coverage"] < 0.05
 
@@ -49,10 +51,12 @@ def test_real_digits_cover_ten_modes_and_one_repeated_digit_covers_one(digits):
 def test_stacked_real_images_cover_nearly_all_triples_and_a_repeated_one_covers_one():
     cfg = DataConfig(name="stacked_mnist", source="mnist5k", n_train=500, n_test=3000)
     train, test = load_dataset(cfg), load_dataset(cfg, "test")
-    real = stacked_metrics(flat(test.x), train)
+    real, counts = stacked_figures(flat(test.x), train)
+    assert len(counts) == 1000 and counts.sum() == len(test.x) and (counts > 0).sum() == real["modes"]
     # 3,000 uniform draws reach 1000 (1 - e^-3) = 950 triples (sd about 7); classifier errors move a few
     assert real["modes"] > 920 and real["reverse_kl"] < 0.45
-    repeated = stacked_metrics(flat(test.x[:1].repeat(300, 1, 1, 1)), train)
+    repeated, counts = stacked_figures(flat(test.x[:1].repeat(300, 1, 1, 1)), train)
+    assert counts.max() == 300
     assert repeated["modes"] == 1 and repeated["reverse_kl"] == pytest.approx(math.log(1000))
 
 

@@ -127,8 +127,11 @@ def test_image_runs_store_a_png_grid_per_evaluation_and_a_bounded_array(tmp_path
                                             "model.batch_size=8", "model.conv_width=4", "data.n_train=500"])
     assert train(cfg, tmp_path / "run", use_mlflow=False).code == 0
     samples = tmp_path / "run" / "samples"
-    assert sorted(p.name for p in samples.iterdir()) == ["latest_images.npy", "step_00000002.png",
+    assert sorted(p.name for p in samples.iterdir()) == ["latest_images.npy", "modes_step_00000002.npy",
+                                                         "modes_step_00000004.npy", "step_00000002.png",
                                                          "step_00000004.png"]
+    counts = np.load(samples / "modes_step_00000004.npy")  # samples per digit: the Explore page's histogram
+    assert counts.shape == (10,) and counts.sum() == 300
     kept = np.load(samples / "latest_images.npy")
     assert kept.dtype == np.uint8 and kept.shape == (KEPT_IMAGES, 1, 28, 28)
     assert json.loads((tmp_path / "run" / "spec.json").read_text())["shape"] == [1, 28, 28]
