@@ -72,16 +72,21 @@ def _mlflow_run_id(run_dir: Path) -> str | None:
         return None
 
 
-def cached(run_dir: Path, name: str, step: int, options: dict[str, Any],
-           compute: Callable[[], tuple[dict[str, Any], dict[str, np.ndarray]]]
-           ) -> tuple[dict[str, Any], dict[str, np.ndarray], bool]:
-    """(summary, arrays, whether they were read from the cache): the saved result under this key, else compute()
-    saved under it."""
-    found = load_result(run_dir, name, step, options)
+def analysed(run_dir: Path, name: str, step: int | None, options: dict[str, Any],
+             compute: Callable[[Any, Any, Any], tuple[dict[str, Any], dict[str, np.ndarray]]]
+             ) -> tuple[int, dict[str, Any], dict[str, np.ndarray], bool]:
+    """(step, summary, arrays, cached) of an analysis of the run's model at `step` (default: its checkpoint's):
+    the saved result under this key, read without building the model, else compute(config, spec, model) on the
+    model loaded at that step, saved under the key."""
+    from engine.trainer import checkpoint_step, load_run
+
+    step = checkpoint_step(Path(run_dir)) if step is None else step
+    found = load_result(Path(run_dir), name, step, options) if step is not None else None
     if found is not None:
-        return found[0], found[1], True
-    summary, arrays = compute()
-    return save_result(run_dir, name, step, options, summary, arrays), arrays, False
+        return step, found[0], found[1], True
+    cfg, spec, model, step = load_run(Path(run_dir), step=step)
+    summary, arrays = compute(cfg, spec, model)
+    return step, save_result(Path(run_dir), name, step, options, summary, arrays), arrays, False
 
 
 class ProgressFile:
@@ -108,18 +113,17 @@ def loglik_of_run(run_dir: Path, options, *, step: int | None = None, split: str
     from engine.config import ConfigError
     from engine.metrics.likelihood import data_loglik, model_loglik, standard_error
     from engine.registry import load_dataset
-    from engine.trainer import load_run
+    from engine.trainer import RunFiles
 
-    cfg, spec, model, step = load_run(run_dir, step=step)
-    scored = load_dataset(data or cfg.data, split)
-    if tuple(scored.spec.shape) != tuple(spec.shape):
-        raise ConfigError(f"--data {data}: examples of shape {tuple(scored.spec.shape)}, but the run's model makes "
-                          f"{tuple(spec.shape)}")
-    test_x = scored.x[held_out_rows(len(scored.x), points, options.seed)]
-    key = {"split": split, "data": data or cfg.data.name, "points": points, "subset": "random",
-           **dataclasses.asdict(options)}
+    data_name = data or RunFiles(Path(run_dir)).read_config().data.name
+    key = {"split": split, "data": data_name, "points": points, "subset": "random", **dataclasses.asdict(options)}
 
-    def compute() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    def compute(cfg, spec, model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        scored = load_dataset(data or cfg.data, split)
+        if tuple(scored.spec.shape) != tuple(spec.shape):
+            raise ConfigError(f"--data {data}: examples of shape {tuple(scored.spec.shape)}, but the run's model "
+                              f"makes {tuple(spec.shape)}")
+        test_x = scored.x[held_out_rows(len(scored.x), points, options.seed)]
         out = model_loglik(model, load_dataset(cfg.data, "train").x, test_x, options, progress)
         arrays = {f"{name}_per_point": values for name, values in out.pop("arrays").items()}
         own = data_loglik(scored.spec, test_x)
@@ -131,7 +135,7 @@ def loglik_of_run(run_dir: Path, options, *, step: int | None = None, split: str
                           for name in out["estimates"]}
         return {"model": cfg.model_name, "dataset": cfg.data.name, **out}, arrays
 
-    return step, *cached(Path(run_dir), "loglik", step, key, compute)
+    return analysed(Path(run_dir), "loglik", step, key, compute)
 
 
 def held_out_rows(n: int, points: int, seed: int) -> np.ndarray:
@@ -146,19 +150,17 @@ def latent_map_of_run(run_dir: Path, *, step: int | None = None, method: str = "
     """(step, summary, arrays, cached) of the run's latent or data map (engine.latent) at a step."""
     from engine.latent import latent_map
     from engine.registry import load_dataset
-    from engine.trainer import load_run
 
-    cfg, _, model, step = load_run(run_dir, step=step)
     key = {"method": method, "space": space, "points": points, "seed": seed}
 
-    def compute() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    def compute(cfg, spec, model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         if progress is not None:
             progress(f"{method} map of {points} real and {points} generated points", 0.1)
         made = latent_map(model, load_dataset(cfg.data, "train"), method, space, points, seed, n_jobs=threads)
         return ({"feature_space": made.feature_space, "seconds": made.seconds, "real": len(made.real),
                  "generated": len(made.generated)}, made.arrays())
 
-    return step, *cached(Path(run_dir), "latent-map", step, key, compute)
+    return analysed(Path(run_dir), "latent-map", step, key, compute)
 
 
 def reconstructions_of_run(run_dir: Path, *, step: int | None = None, points: int = 16, iterations: int = 50,
@@ -171,13 +173,11 @@ def reconstructions_of_run(run_dir: Path, *, step: int | None = None, points: in
     from engine.models.base import Encodes
     from engine.reconstruct import error_name, interpolate, ivom, reconstruct, squared_error
     from engine.registry import load_dataset
-    from engine.trainer import load_run
 
-    cfg, spec, model, step = load_run(run_dir, step=step)
     key = {"points": points, "iterations": iterations, "interpolation_steps": interpolation_steps, "seed": seed,
            "subset": "random"}
 
-    def compute() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    def compute(cfg, spec, model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         test = load_dataset(cfg.data, "test").x
         x = test[held_out_rows(len(test), points, seed)].to(model.device)
         if progress is not None:
@@ -200,7 +200,7 @@ def reconstructions_of_run(run_dir: Path, *, step: int | None = None, points: in
         summary["example_codes"] = "encode(x)" if isinstance(model, Encodes) else "IvOM codes"
         return summary, {k: v.detach().cpu().numpy() for k, v in arrays.items()}
 
-    return step, *cached(Path(run_dir), "reconstructions", step, key, compute)
+    return analysed(Path(run_dir), "reconstructions", step, key, compute)
 
 
 def saved_results(run_dir: Path, name: str) -> list[dict[str, Any]]:

@@ -341,6 +341,11 @@ def _checkpoint_step(files: RunFiles) -> int | None:
         return None
 
 
+def checkpoint_step(run_dir: Path) -> int | None:
+    """The step of a run's checkpoint (None without a readable one), without building its model."""
+    return _checkpoint_step(RunFiles(run_dir))
+
+
 def _poison(model) -> None:
     with torch.no_grad():
         next(model.parameters()).fill_(float("nan"))

@@ -85,6 +85,15 @@ def test_latent_map_command_saves_then_reads_the_cached_map(home, tmp_path, caps
     first = json.loads(capsys.readouterr().out)
     assert first["cached"] is False and first["step"] == 20 and first["real"] == 300
     assert main(args) == 0 and json.loads(capsys.readouterr().out)["cached"] is True
+    import engine.trainer
+
+    def no_model(*_, **__):
+        raise AssertionError("a cached result was asked for: the model must not be built")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine.trainer, "load_run", no_model)
+        for request in (args, [*args, "--step", "20"]):
+            assert main(request) == 0 and json.loads(capsys.readouterr().out)["cached"] is True
     assert main([*args, "--step", "10"]) == 2
     err = capsys.readouterr().err
     assert "--step 10: run" in err and "no weights at that step (kept: 20)" in err
