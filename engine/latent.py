@@ -71,6 +71,34 @@ def _features(x: torch.Tensor, data: Dataset) -> tuple[np.ndarray, np.ndarray, s
     return flat, np.full(len(x), -1), "data space" if spec.kind == "vector" else "pixel space"
 
 
+def real_features(x: torch.Tensor, data: Dataset) -> tuple[np.ndarray, np.ndarray, str]:
+    """_features of real examples, kept on disk for digit sets (var/cache/features/<content hash>.npz): maps of
+    other runs and steps on the same data pick the same real examples, and the classifier is most of a map's time.
+    The key hashes the examples' pixels and the classifier's weights, so a changed set or classifier misses."""
+    if data.spec.metrics not in ("digits", "stacked_digits"):
+        return _features(x, data)
+    import hashlib
+
+    from engine.metrics.classifier import WEIGHTS
+    from engine.paths import var_dir
+
+    digest = hashlib.sha256(np.ascontiguousarray(x.numpy(), dtype=np.float32).tobytes())
+    digest.update(WEIGHTS.read_bytes() if WEIGHTS.is_file() else b"")
+    path = var_dir() / "cache" / "features" / f"{data.spec.metrics}-{digest.hexdigest()[:24]}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            return saved["features"], saved["labels"], str(saved["space"])
+    except (OSError, ValueError, KeyError):
+        pass
+    features, labels, where = _features(x, data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{time.time_ns()}.tmp")
+    with open(tmp, "wb") as handle:
+        np.savez(handle, features=features, labels=labels, space=np.asarray(where))
+    tmp.replace(path)
+    return features, labels, where
+
+
 KEPT_DIMS = 16  # vector samples kept beside the map up to this dimension (images are always kept, as uint8)
 
 
@@ -107,7 +135,7 @@ def map_points(model: GenerativeModel, data: Dataset, space: str, n: int, seed: 
             _, generated_labels, _ = _features(decoded, data)
             return (real, real_labels, generated, generated_labels, "latent codes (real: encode(x); generated: prior)",
                     pick.numpy(), kept_samples(decoded, data))
-        real, _, where = _features(real_x, data)
+        real, _, where = real_features(real_x, data)
         samples = model.mean_sample(len(pick)).cpu()
         generated, generated_labels, _ = _features(samples, data)
     return real, real_labels, generated, generated_labels, where, pick.numpy(), kept_samples(samples, data)

@@ -97,3 +97,22 @@ def test_latent_map_command_saves_then_reads_the_cached_map(home, tmp_path, caps
     assert main([*args, "--step", "10"]) == 2
     err = capsys.readouterr().err
     assert "--step 10: run" in err and "no weights at that step (kept: 20)" in err
+
+
+def test_real_digit_features_are_kept_on_disk_by_content(home, monkeypatch):
+    import engine.latent as latent
+
+    data = load_dataset(DataConfig(name="mnist5k", n_train=500))
+    first = latent.real_features(data.x[:40], data)
+    saved = list((home / "var" / "cache" / "features").glob("digits-*.npz"))
+    assert len(saved) == 1 and first[0].shape == (40, 128) and "digit-classifier" in first[2]
+
+    def no_classifier(*_):
+        raise AssertionError("the saved features were not read")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(latent, "_features", no_classifier)
+        again = latent.real_features(data.x[:40], data)
+    assert np.array_equal(again[0], first[0]) and np.array_equal(again[1], first[1]) and again[2] == first[2]
+    other = latent.real_features(data.x[40:60], data)  # other examples, another key
+    assert other[0].shape == (20, 128) and len(list(saved[0].parent.glob("digits-*.npz"))) == 2
