@@ -13,7 +13,8 @@ import streamlit as st
 from app import analysis_view
 
 ESTIMATORS = {"both": "both (IS and AIS)", "is": "importance sampling", "ais": "AIS"}
-NAMES = {"is": "importance sampling", "ais": "annealed importance sampling"}
+NAMES = {"is": "importance sampling", "ais": "annealed importance sampling",
+         "ais_upper": "AIS in reverse (upper bound)"}
 
 
 def table(summary: dict) -> pd.DataFrame:
@@ -54,7 +55,7 @@ def render(run_dir: Path, step: int) -> None:
     points = points_col.select_slider("Held-out points", (100, 200, 500, 1_000), value=200, key="ll_points")
     samples = samples_col.select_slider("Importance samples S", (100, 1_000, 5_000), value=1_000, key="ll_samples")
     found = analysis_view.result_for(run_dir, "loglik", step, {"estimator": estimator, "importance_samples": samples,
-                                                                "points": points})
+                                                                "points": points, "simulated": None})
     if found is not None and "is" in found[0]["estimates"] and found[0]["estimates"]["is"]["ess_mean"] < 5:
         st.warning("The importance weights' effective sample size is below 5: the IS figure is a loose lower "
                    "bound here; trust AIS, or the larger of the two.", icon=":material/warning:")

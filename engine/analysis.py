@@ -104,12 +104,13 @@ class ProgressFile:
 
 
 def loglik_of_run(run_dir: Path, options, *, step: int | None = None, split: str = "test", data: str | None = None,
-                  points: int = 1_000, progress: Callable | None = None
+                  points: int = 1_000, progress: Callable | None = None, simulated: bool = False
                   ) -> tuple[int, dict[str, Any], dict[str, np.ndarray], bool]:
     """(step, summary, arrays, cached) of the held-out log-likelihood (engine.metrics.likelihood) of the run's
     model at a step, on a seeded random subset of `points` examples of a split of its data set (or of `data`, same
     shape); for
-    data of known density, the data's own figure and the gap to it (an estimate of KL(p_data || p_model))."""
+    data of known density, the data's own figure and the gap to it (an estimate of KL(p_data || p_model)).
+    simulated: `points` draws from the model itself instead, with AIS's upper bound beside (model_loglik)."""
     from engine.config import ConfigError
     from engine.metrics.likelihood import data_loglik, model_loglik, standard_error
     from engine.registry import load_dataset
@@ -117,6 +118,8 @@ def loglik_of_run(run_dir: Path, options, *, step: int | None = None, split: str
 
     data_name = data or RunFiles(Path(run_dir)).read_config().data.name
     key = {"split": split, "data": data_name, "points": points, "subset": "random", **dataclasses.asdict(options)}
+    if simulated:
+        key = {"simulated": True, "points": points, **dataclasses.asdict(options)}
 
     def compute(cfg, spec, model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         scored = load_dataset(data or cfg.data, split)
@@ -124,9 +127,9 @@ def loglik_of_run(run_dir: Path, options, *, step: int | None = None, split: str
             raise ConfigError(f"--data {data}: examples of shape {tuple(scored.spec.shape)}, but the run's model "
                               f"makes {tuple(spec.shape)}")
         test_x = scored.x[held_out_rows(len(scored.x), points, options.seed)]
-        out = model_loglik(model, load_dataset(cfg.data, "train").x, test_x, options, progress)
+        out = model_loglik(model, load_dataset(cfg.data, "train").x, test_x, options, progress, simulated)
         arrays = {f"{name}_per_point": values for name, values in out.pop("arrays").items()}
-        own = data_loglik(scored.spec, test_x)
+        own = None if simulated else data_loglik(scored.spec, test_x)
         if own is not None:
             arrays["data_per_point"] = own
             out["data"] = {"nats": float(own.mean()), "se": standard_error(own)}

@@ -353,20 +353,28 @@ def sigmoid_schedule(steps: int, sharpness: float = 4.0) -> np.ndarray:
 
 
 def annealed_importance_sampling(decoder: GaussianDecoder, x: Tensor, options: LoglikOptions,
-                                 progress: Callable[[str, float], None] | None = None) -> Estimate:
-    """log p(x) per point by AIS from the prior, options.ais_chains chains per point, all moving together."""
+                                 progress: Callable[[str, float], None] | None = None,
+                                 exact: Tensor | None = None) -> Estimate:
+    """log p(x) per point by AIS from the prior, options.ais_chains chains per point, all moving together: a
+    stochastic lower bound. With `exact` (an exact posterior draw of each point's code: the code that generated
+    it, for data simulated from the model) the chains start there and anneal in reverse, beta 1 -> 0, and the
+    estimate is a stochastic upper bound (bidirectional Monte Carlo, Grosse, Ghahramani, Adams 2015; Wu et al.
+    2017 section 4): the two sandwich the true log p(x)."""
     from engine.hmc import hmc
 
     started = time.perf_counter()
     n, C = len(x), options.ais_chains
     betas = sigmoid_schedule(options.ais_temperatures)
+    if exact is not None:
+        betas = betas[::-1].copy()
     estimates, accept_rates = np.empty(n), []
     points = max(1, min(n, options.max_codes // C))
     with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
         torch.manual_seed(options.seed + 1)  # not IS's stream: the two estimates must not share draws
         for rows in _batches(n, points):
             xb = x[rows].repeat_interleave(C, 0)                    # chains of a point are adjacent rows
-            z = torch.randn(len(xb), decoder.latent_dim, device=x.device)
+            z = (torch.randn(len(xb), decoder.latent_dim, device=x.device) if exact is None
+                 else exact[rows].repeat_interleave(C, 0).clone())
             with torch.no_grad():
                 log_lik = decoder.log_likelihood(xb, decoder.decode(z))
             log_w = torch.zeros(len(xb), dtype=torch.float64, device=x.device)
@@ -383,13 +391,32 @@ def annealed_importance_sampling(decoder: GaussianDecoder, x: Tensor, options: L
                 accept_rates.append(rate)
                 if progress is not None and t % 25 == 0:
                     done = (rows.start + (rows.stop - rows.start) * t / (len(betas) - 1)) / n
-                    progress(f"AIS: temperature {t} of {len(betas) - 1}, points {rows.start}-{rows.stop} of {n}",
-                             done)
+                    progress(f"AIS{' in reverse' if exact is not None else ''}: temperature {t} of {len(betas) - 1}, "
+                             f"points {rows.start}-{rows.stop} of {n}", done)
             per_chain = log_w.view(-1, C)
-            estimates[rows] = (torch.logsumexp(per_chain, 1) - math.log(C)).cpu().numpy()
-    return Estimate("ais", estimates, C, None, time.perf_counter() - started,
+            found = torch.logsumexp(per_chain, 1) - math.log(C)    # reverse: log of an unbiased 1 / p(x)
+            estimates[rows] = (found if exact is None else -found).cpu().numpy()
+    return Estimate("ais" if exact is None else "ais_upper", estimates, C, None, time.perf_counter() - started,
                     {"temperatures": options.ais_temperatures, "leapfrog_steps": options.ais_leapfrog_steps,
                      "accept_rate": float(np.mean(accept_rates))})
+
+
+def simulate(decoder: GaussianDecoder, n: int, seed: int) -> tuple[Tensor, Tensor]:
+    """(x, z): n points drawn from the model itself, z ~ N(0, I) and x ~ p(x | z) (the truncated Gaussian where
+    the decoder has bounds, by its inverse CDF); each z is an exact draw from its point's posterior."""
+    generator = torch.Generator(device=decoder.sigma.device).manual_seed(seed)
+    z = torch.randn(n, decoder.latent_dim, generator=generator, device=decoder.sigma.device)
+    with torch.no_grad():
+        mean = decoder.decode(z)
+        sigma = decoder.sigma.expand_as(mean)
+        u = torch.rand(mean.shape, generator=generator, device=mean.device, dtype=torch.float64)
+        if decoder.bounds is None:
+            return (mean + sigma * torch.special.ndtri(u).to(mean.dtype)), z
+        low, high = decoder.bounds
+        a = torch.special.ndtr(((low - mean) / sigma).double())
+        b = torch.special.ndtr(((high - mean) / sigma).double())
+        x = mean.double() + sigma.double() * torch.special.ndtri((a + u * (b - a)).clamp(1e-300, 1 - 1e-16))
+    return x.clamp(low, high).to(mean.dtype), z
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -407,9 +434,11 @@ def model_decoder(model, spec: DataSpec) -> tuple[GaussianDecoder, bool]:
 
 
 def model_loglik(model, train_x: Tensor, test_x: Tensor, options: LoglikOptions,
-                 progress: Callable[[str, float], None] | None = None) -> dict:
+                 progress: Callable[[str, float], None] | None = None, simulated: bool = False) -> dict:
     """Both (or one) estimates of the model's mean held-out log p(x) on test_x, as a JSON-able summary with the
-    per-point arrays under "arrays"."""
+    per-point arrays under "arrays". simulated: score len(test_x) points drawn from the model instead (its sigma
+    fitted first where it has none), and add AIS in reverse from the codes that made them, an upper bound
+    (estimate "ais_upper"): where the estimators disagree on real data, this shows which one is right."""
     from engine.models.base import Encodes, frozen_weights
 
     options.check()
@@ -432,21 +461,30 @@ def model_loglik(model, train_x: Tensor, test_x: Tensor, options: LoglikOptions,
                                              _stage(progress, 0.0, 0.3), width=model.config.conv_width)
                 decoder.sigma = sigma
                 out["sigma_mean"] = float(sigma.mean())
+            exact = None
+            if simulated:
+                test_x, exact = simulate(decoder, len(test_x), options.seed + 2)
+                out["simulated"] = True
             runs = []
             if options.estimator in ("is", "both"):
                 starts = model.encode(test_x) if isinstance(model, Encodes) else None
                 runs.append(importance_sampling(decoder, encoder, test_x, options, starts,
                                                 _stage(progress, 0.3, 0.6 if options.estimator == "both" else 1.0)))
             if options.estimator in ("ais", "both"):
+                low = 0.6 if options.estimator == "both" else 0.3
                 runs.append(annealed_importance_sampling(decoder, test_x, options,
-                                                         _stage(progress, 0.6 if options.estimator == "both"
-                                                                else 0.3, 1.0)))
+                                                         _stage(progress, low, 1.0 if exact is None else 0.8)))
+            if exact is not None:
+                runs.append(annealed_importance_sampling(decoder, test_x, options, _stage(progress, 0.8, 1.0),
+                                                         exact=exact))
     for run in runs:
         out["estimates"][run.name] = run.summary(dims)
         out["arrays"][run.name] = run.per_point
-    if len(runs) == 2:
-        difference = runs[0].per_point - runs[1].per_point
-        out["is_minus_ais"] = {"nats": float(difference.mean()), "se": standard_error(difference)}
+    found = {run.name: run.per_point for run in runs}
+    for first, second in (("is", "ais"), ("ais_upper", "ais")):
+        if first in found and second in found:
+            difference = found[first] - found[second]
+            out[f"{first}_minus_{second}"] = {"nats": float(difference.mean()), "se": standard_error(difference)}
     out["seconds"] = time.perf_counter() - started
     return out
 
