@@ -37,25 +37,39 @@ def result(summary: dict) -> None:
     st.dataframe(table(summary).style.format({"log p(x), nats": "{:.3f}", "± SE": "{:.3f}",
                                               "NLL, bits/dim": "{:.4f}", "seconds": "{:.1f}"}, na_rep=""),
                  hide_index=True)
-    notes = [f"{summary['points']:,} held-out points, sigma: {summary['sigma']}"
+    which = "points simulated from the model" if summary.get("simulated") else "held-out points"
+    notes = [f"{summary['points']:,} {which}, sigma: {summary['sigma']}"
              + (", Gaussian truncated to the data range" if summary["truncated"] else ""),
              f"{summary.get('scale', 'a continuous density')} (bits/dim not comparable with 8-bit discrete figures)"]
     if "is_minus_ais" in summary:
         diff = summary["is_minus_ais"]
         notes.append(f"IS − AIS on the same points: {diff['nats']:.3f} ± {diff['se']:.3f} nats")
+    if "ais_upper_minus_ais" in summary:
+        sandwich = summary["ais_upper_minus_ais"]
+        notes.append(f"AIS upper − lower bound: {sandwich['nats']:.3f} ± {sandwich['se']:.3f} nats (the true log p(x) "
+                     "lies between; an estimate below the lower bound is off by at least the distance)")
     for name, gap in summary.get("gap", {}).items():
         notes.append(f"gap to the data ({name.upper()}), an estimate of KL(p_data ‖ p_model): "
                      f"{gap['nats']:.3f} ± {gap['se']:.3f} nats")
     st.caption(" · ".join(notes))
 
 
+SOURCES = {"held-out": "held-out data", "simulated": "simulated from the model (checks the estimators)"}
+
+
 def render(run_dir: Path, step: int) -> None:
+    source = st.segmented_control("Points", list(SOURCES), default="held-out", format_func=SOURCES.get,
+                                  key="ll_source", help="Points drawn from the model come with the codes that made "
+                                  "them, exact posterior draws: AIS run in reverse from those codes bounds log p(x) "
+                                  "from above, AIS forward from below (bidirectional Monte Carlo).")
+    simulated = source == "simulated"
     estimator_col, points_col, samples_col = st.columns(3)
     estimator = estimator_col.selectbox("Estimator", list(ESTIMATORS), format_func=ESTIMATORS.get, key="ll_est")
-    points = points_col.select_slider("Held-out points", (100, 200, 500, 1_000), value=200, key="ll_points")
+    points = points_col.select_slider("Points", (100, 200, 500, 1_000), value=200, key="ll_points")
     samples = samples_col.select_slider("Importance samples S", (100, 1_000, 5_000), value=1_000, key="ll_samples")
     found = analysis_view.result_for(run_dir, "loglik", step, {"estimator": estimator, "importance_samples": samples,
-                                                                "points": points, "simulated": None})
+                                                                "points": points,
+                                                                "simulated": True if simulated else None})
     if found is not None and "is" in found[0]["estimates"] and found[0]["estimates"]["is"]["ess_mean"] < 5:
         st.warning("The importance weights' effective sample size is below 5: the IS figure is a loose lower "
                    "bound here; trust AIS, or the larger of the two.", icon=":material/warning:")
@@ -64,6 +78,7 @@ def render(run_dir: Path, step: int) -> None:
                    "frozen generator first; AIS anneals HMC chains from the prior. Where the two agree within "
                    "their errors, the number can be trusted.")
         analysis_view.launcher(run_dir, "loglik", ["--estimator", estimator, "--points", str(points),
-                                                   "--importance-samples", str(samples)], step, "Estimate")
+                                                   "--importance-samples", str(samples),
+                                                   *(["--simulated"] if simulated else [])], step, "Estimate")
         return
     result(found[0])

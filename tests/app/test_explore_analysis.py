@@ -56,7 +56,9 @@ def test_reconstruction_and_likelihood_tabs_read_cached_results(home):
     run_dir = train(home, "vae", "vae-ring8-tabs")
     for args in (["reconstruct", "--points", "8", "--iterations", "10"],
                  ["loglik", "--points", "100", "--importance-samples", "1000", "--estimator", "both",
-                  "--encoder-steps", "100", "--ais-temperatures", "50", "--ais-chains", "4"]):
+                  "--encoder-steps", "100", "--ais-temperatures", "50", "--ais-chains", "4"],
+                 ["loglik", "--points", "100", "--estimator", "ais", "--ais-temperatures", "20", "--ais-chains", "2",
+                  "--simulated"]):
         done = run_engine(*args[:1], "--run", str(run_dir), *args[1:])
         assert done.returncode == 0, done.stderr
     at = open_explore("vae-ring8-tabs")
@@ -71,10 +73,21 @@ def test_reconstruction_and_likelihood_tabs_read_cached_results(home):
     likelihood = next(frame.value for frame in at.dataframe if "estimator" in frame.value.columns)
     assert list(likelihood["estimator"]) == ["importance sampling", "annealed importance sampling",
                                              "the data's own density (exact)"]
-    saved = json.loads(next((run_dir / "analysis").glob("loglik-*.json")).read_text())
-    assert np.isclose(likelihood["log p(x), nats"].iloc[0], saved["estimates"]["is"]["nats"])
+    saved = {path.name: json.loads(path.read_text()) for path in (run_dir / "analysis").glob("loglik-*.json")}
+    held_out = next(found for found in saved.values() if not found.get("simulated"))
+    assert np.isclose(likelihood["log p(x), nats"].iloc[0], held_out["estimates"]["is"]["nats"])
     assert "sigma: the model's own" in shown and "IS − AIS on the same points" in shown
-    assert "an estimate of KL(p_data ‖ p_model)" in shown
+    assert "an estimate of KL(p_data ‖ p_model)" in shown and "100 held-out points" in shown
+    # the estimators' check on points drawn from the model: AIS's two bounds, no data density
+    at.segmented_control(key="ll_source").set_value("simulated")
+    at.selectbox(key="ll_est").set_value("ais").run()
+    assert not at.exception, at.exception
+    bounds = next(frame.value for frame in at.dataframe if "estimator" in frame.value.columns)
+    assert list(bounds["estimator"]) == ["annealed importance sampling", "AIS in reverse (upper bound)"]
+    simulated = next(found for found in saved.values() if found.get("simulated"))
+    assert np.isclose(bounds["log p(x), nats"].iloc[1], simulated["estimates"]["ais_upper"]["nats"])
+    shown = texts(at.caption)
+    assert "100 points simulated from the model" in shown and "AIS upper − lower bound" in shown
 
 
 def test_the_estimate_button_reports_a_failure_in_one_line(home):
