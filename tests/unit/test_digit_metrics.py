@@ -29,6 +29,21 @@ def test_the_shipped_accuracy_record_matches_the_shipped_weights():
     assert measured >= 0.985  # the issue's bar, held out
 
 
+def test_classify_is_the_shipped_network_with_its_batch_norms_folded():
+    """The fused, channels-last trunk the metrics use gives the plain module's outputs, 32-px digits included."""
+    test = load_dataset("mnist5k", "test")
+    model = classifier.load_classifier()
+    probs, features = classifier.classify(test.x)
+    with torch.no_grad():
+        expected = model.features(test.x)
+        expected_probs = model.head(expected).softmax(1)
+    assert torch.allclose(features, expected, atol=1e-4) and torch.equal(probs.argmax(1), expected_probs.argmax(1))
+    assert not any(isinstance(layer, torch.nn.BatchNorm2d) for layer in classifier.inference_trunk())
+    padded = torch.nn.functional.pad(test.x[:50], (2, 2, 2, 2), value=-1.0)  # 32 px, resized to 28 inside
+    with torch.no_grad():
+        assert torch.allclose(classifier.classify(padded)[1], model.features(padded), atol=1e-4)
+
+
 @pytest.fixture(scope="module")
 def digits():
     return load_dataset(DataConfig(name="mnist5k", n_train=1000)), load_dataset("mnist5k", "test")
