@@ -128,7 +128,16 @@ class ImageGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         lead = z.shape[:-1]
-        return self.net(z.reshape(-1, self.in_dim, 1, 1)).view(*lead, *self.shape)
+        codes = z.reshape(-1, self.in_dim, 1, 1)
+        if self.training or torch.is_grad_enabled() or len(codes) <= INFERENCE_CHUNK:
+            return self.net(codes).view(*lead, *self.shape)
+        # inference in eval mode: each image depends on its code alone, so chunks give the same images, faster
+        return torch.cat([self.net(chunk) for chunk in codes.split(INFERENCE_CHUNK)]).view(*lead, *self.shape)
+
+
+# codes per forward when a generator only draws images: 10,000 28-px DCGAN images took 11.9 s in one batch and
+# 2.6 s in chunks of 100-250 on two threads here (transposed convolutions on a huge batch leave the cache)
+INFERENCE_CHUNK = 256
 
 
 def image_trunk(spec: DataSpec, width: int, batch_norm: bool = True) -> tuple[nn.Sequential, int]:

@@ -70,3 +70,16 @@ def test_spectral_norm_reaches_convolutions():
     conv = layers[0]
     sigma = torch.linalg.matrix_norm(conv.weight.flatten(1), ord=2)
     assert sigma <= 1.05
+
+
+def test_a_generator_drawing_many_images_in_eval_mode_gives_the_same_images_in_chunks():
+    spec = DataSpec(name="i28", kind="image", shape=(1, 28, 28), low=-1.0, high=1.0)
+    generator = nets.ImageGenerator(spec, 8, 8).eval()
+    codes = torch.randn(nets.INFERENCE_CHUNK * 2 + 7, 8)
+    whole = generator.net(codes.view(len(codes), 8, 1, 1))  # one batch, with gradients: the unchunked path
+    with torch.no_grad():
+        chunked = generator(codes)
+    assert chunked.shape == (len(codes), 1, 28, 28) and torch.allclose(chunked, whole, atol=1e-6)
+    generator.train()  # training mode: batch-norm statistics of the whole batch, never chunked
+    with torch.no_grad():
+        assert not torch.allclose(generator(codes[:8]), generator(codes)[:8], atol=1e-4)
