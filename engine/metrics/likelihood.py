@@ -410,11 +410,10 @@ def simulate(decoder: GaussianDecoder, n: int, seed: int) -> tuple[Tensor, Tenso
         mean = decoder.decode(z)
         sigma = decoder.sigma.expand_as(mean)
         u = torch.rand(mean.shape, generator=generator, device=mean.device, dtype=torch.float64)
-        if decoder.bounds is None:
-            return (mean + sigma * torch.special.ndtri(u).to(mean.dtype)), z
-        low, high = decoder.bounds
+        low, high = decoder.bounds if decoder.bounds is not None else (-math.inf, math.inf)
         a = torch.special.ndtr(((low - mean) / sigma).double())
         b = torch.special.ndtr(((high - mean) / sigma).double())
+        # a uniform draw between the bounds' CDF values, through the inverse CDF (never exactly 0 or 1)
         x = mean.double() + sigma.double() * torch.special.ndtri((a + u * (b - a)).clamp(1e-300, 1 - 1e-16))
     return x.clamp(low, high).to(mean.dtype), z
 
