@@ -62,8 +62,7 @@ def mode_map(run_dir: Path, spec: DataSpec) -> None:
 
 
 def modes(run_dir: Path, spec: DataSpec, evals: pd.DataFrame) -> None:
-    """The mode histogram (or Stacked MNIST's map) and the figures over training (Modes tab). Everything here is read from what the trainer's evaluations saved: nothing is sampled in
-the page's process."""
+    """The mode histogram (or Stacked MNIST's map) and the figures over training (Modes tab)."""
     mode_map(run_dir, spec)
     curves = tuple(name for name in CURVES if name in evals)
     if curves:

@@ -108,8 +108,8 @@ def loglik_of_run(run_dir: Path, options, *, step: int | None = None, split: str
                   ) -> tuple[int, dict[str, Any], dict[str, np.ndarray], bool]:
     """(step, summary, arrays, cached) of the held-out log-likelihood (engine.metrics.likelihood) of the run's
     model at a step, on a seeded random subset of `points` examples of a split of its data set (or of `data`, same
-    shape); for
-    data of known density, the data's own figure and the gap to it (an estimate of KL(p_data || p_model)).
+    shape); for data of known density, the data's own figure and the gap to it (an estimate of KL(p_data ||
+    p_model)).
     simulated: `points` draws from the model itself instead, with AIS's upper bound beside (model_loglik)."""
     from engine.config import ConfigError
     from engine.metrics.likelihood import data_loglik, model_loglik, standard_error

@@ -78,7 +78,9 @@ def real_features(x: torch.Tensor, data: Dataset) -> tuple[np.ndarray, np.ndarra
     if data.spec.metrics not in ("digits", "stacked_digits"):
         return _features(x, data)
     import hashlib
+    import io
 
+    from engine.config import write_atomic_bytes
     from engine.metrics.classifier import WEIGHTS
     from engine.paths import var_dir
 
@@ -91,11 +93,9 @@ def real_features(x: torch.Tensor, data: Dataset) -> tuple[np.ndarray, np.ndarra
     except (OSError, ValueError, KeyError):
         pass
     features, labels, where = _features(x, data)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{time.time_ns()}.tmp")
-    with open(tmp, "wb") as handle:
-        np.savez(handle, features=features, labels=labels, space=np.asarray(where))
-    tmp.replace(path)
+    buffer = io.BytesIO()
+    np.savez(buffer, features=features, labels=labels, space=np.asarray(where))
+    write_atomic_bytes(path, buffer.getvalue())
     return features, labels, where
 
 

@@ -135,8 +135,8 @@ class ImageGenerator(nn.Module):
         return torch.cat([self.net(chunk) for chunk in codes.split(INFERENCE_CHUNK)]).view(*lead, *self.shape)
 
 
-# codes per forward when a generator only draws images: 10,000 28-px DCGAN images took 11.9 s in one batch and
-# 2.6 s in chunks of 100-250 on two threads here (transposed convolutions on a huge batch leave the cache)
+# codes per forward when a generator only draws images: 10,000 32-px DCGAN images took 10-20 s in one batch and
+# 3.6 s in chunks of 256 on two threads here (transposed convolutions on a huge batch leave the cache)
 INFERENCE_CHUNK = 256
 
 

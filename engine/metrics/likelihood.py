@@ -464,22 +464,22 @@ def model_loglik(model, train_x: Tensor, test_x: Tensor, options: LoglikOptions,
             if simulated:
                 test_x, exact = simulate(decoder, len(test_x), options.seed + 2)
                 out["simulated"] = True
+            planned = [name for name in ("is", "ais") if options.estimator in (name, "both")]
+            planned += ["ais_upper"] if exact is not None else []
+            share = 0.7 / len(planned)  # of the job's progress after the encoder fit (0 to 0.3)
+            stages = {name: _stage(progress, 0.3 + share * i, 0.3 + share * (i + 1)) for i, name in enumerate(planned)}
             runs = []
-            if options.estimator in ("is", "both"):
+            if "is" in planned:
                 starts = model.encode(test_x) if isinstance(model, Encodes) else None
-                runs.append(importance_sampling(decoder, encoder, test_x, options, starts,
-                                                _stage(progress, 0.3, 0.6 if options.estimator == "both" else 1.0)))
-            if options.estimator in ("ais", "both"):
-                low = 0.6 if options.estimator == "both" else 0.3
-                runs.append(annealed_importance_sampling(decoder, test_x, options,
-                                                         _stage(progress, low, 1.0 if exact is None else 0.8)))
+                runs.append(importance_sampling(decoder, encoder, test_x, options, starts, stages["is"]))
+            if "ais" in planned:
+                runs.append(annealed_importance_sampling(decoder, test_x, options, stages["ais"]))
             if exact is not None:
-                runs.append(annealed_importance_sampling(decoder, test_x, options, _stage(progress, 0.8, 1.0),
-                                                         exact=exact))
+                runs.append(annealed_importance_sampling(decoder, test_x, options, stages["ais_upper"], exact=exact))
     for run in runs:
         out["estimates"][run.name] = run.summary(dims)
         out["arrays"][run.name] = run.per_point
-    found = {run.name: run.per_point for run in runs}
+    found = out["arrays"]
     for first, second in (("is", "ais"), ("ais_upper", "ais")):
         if first in found and second in found:
             difference = found[first] - found[second]
