@@ -204,6 +204,7 @@ def cmd_loglik(args) -> int:
     torch.set_num_threads(args.threads)
     options = LoglikOptions(estimator=args.estimator, importance_samples=args.importance_samples,
                             dispersion=args.dispersion, prior_share=args.prior_share, proposal=args.proposal,
+                            proposal_chains=args.proposal_chains, proposal_samples=args.proposal_samples,
                             encoder_steps=args.encoder_steps,
                             ais_temperatures=args.ais_temperatures, ais_chains=args.ais_chains, seed=args.seed)
     options.check()
@@ -399,9 +400,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--importance-samples", type=int, default=1_000, help="S, proposal draws per point")
     s.add_argument("--estimator", default="both", choices=("is", "ais", "both"))
     s.add_argument("--dispersion", type=float, default=1.0, help="the proposal covariance x this (over-dispersion)")
-    s.add_argument("--proposal", default="laplace", choices=("laplace", "encoder"),
-                   help="the Gaussian's covariance: laplace = Gauss-Newton at the MAP code (ours); encoder = the "
-                        "fitted encoder's diagonal (PresGAN 3.3)")
+    s.add_argument("--proposal", default="laplace", choices=("laplace", "encoder", "hmc"),
+                   help="the Gaussian: laplace = Gauss-Newton covariance at the MAP code (ours); encoder = the "
+                        "fitted encoder's diagonal (PresGAN 3.3); hmc = mean and covariance of HMC samples of the "
+                        "posterior (PresGAN appendix 7.1; slower, right where the posterior is far from Gaussian)")
+    s.add_argument("--proposal-chains", type=int, default=8, help="hmc proposal: chains per point")
+    s.add_argument("--proposal-samples", type=int, default=100, help="hmc proposal: kept transitions per chain")
     s.add_argument("--prior-share", type=float, default=0.5,
                    help="share of the S draws taken from the prior (defensive mixture; 0 = the Gaussian only)")
     s.add_argument("--encoder-steps", type=int, default=1_000, help="Adam steps fitting the encoder (ELBO)")

@@ -8,7 +8,6 @@ under analysis/. Nothing here touches the run's own status.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import json
@@ -117,9 +116,9 @@ def loglik_of_run(run_dir: Path, options, *, step: int | None = None, split: str
     from engine.trainer import RunFiles
 
     data_name = data or RunFiles(Path(run_dir)).read_config().data.name
-    key = {"split": split, "data": data_name, "points": points, "subset": "random", **dataclasses.asdict(options)}
+    key = {"split": split, "data": data_name, "points": points, "subset": "random", **options.key()}
     if simulated:
-        key = {"simulated": True, "points": points, **dataclasses.asdict(options)}
+        key = {"simulated": True, "points": points, **options.key()}
 
     def compute(cfg, spec, model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         scored = load_dataset(data or cfg.data, split)

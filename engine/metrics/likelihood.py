@@ -18,6 +18,7 @@ Both are batched over points and samples, with the log-sum-exp in float64.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -45,6 +46,12 @@ class LoglikOptions:
     dispersion: float = 1.0          # proposal variance x this (PresGAN 3.3 over-disperses; in 100-D 2.0 cost ~100 nats)
     prior_share: float = 0.5         # share of the S draws taken from the prior (a defensive mixture, below)
     proposal: str = "laplace"        # laplace (ours: Gauss-Newton covariance at the MAP) | encoder (PresGAN 3.3)
+                                     # | hmc (PresGAN appendix 7.1: the mean and covariance of HMC samples)
+    proposal_chains: int = 8         # hmc: chains per point, started at the MAP code
+    proposal_burn_in: int = 50       # hmc: transitions discarded
+    proposal_samples: int = 100      # hmc: transitions kept per chain (8 x 100 samples fit a 100-D covariance)
+    proposal_shrinkage: float = 0.1  # hmc: the covariance shrunk this far toward its mean variance (Ledoit-Wolf's
+                                     # form; fewer samples than a full covariance needs, and correlated)
     encoder_steps: int = 1000        # Adam steps fitting q(z|x) (and a test-time sigma) on training data
     encoder_batch: int = 128
     encoder_lr: float = 1e-3
@@ -57,10 +64,15 @@ class LoglikOptions:
     max_codes: int = 8192            # codes decoded at once (memory / speed)
     seed: int = 0
 
+    def key(self) -> dict:
+        """The options that decide a result (an analysis cache key): the hmc proposal's knobs only where used."""
+        fields = dataclasses.asdict(self)
+        return {k: v for k, v in fields.items() if self.proposal == "hmc" or not k.startswith("proposal_")}
+
     def check(self) -> None:
         if self.estimator not in ESTIMATORS:
             raise ConfigError(f"--estimator {self.estimator} must be one of {', '.join(ESTIMATORS)}")
-        for name in ("importance_samples", "encoder_steps", "ais_temperatures", "ais_chains", "ais_leapfrog_steps",
+        for name in ("importance_samples", "proposal_chains", "proposal_samples", "encoder_steps", "ais_temperatures", "ais_chains", "ais_leapfrog_steps",
                      "max_codes", "encoder_batch"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
@@ -68,6 +80,10 @@ class LoglikOptions:
             raise ConfigError(f"--proposal {self.proposal} must be one of {', '.join(PROPOSALS)}")
         if not 0.0 <= self.prior_share < 1.0:
             raise ConfigError(f"--prior-share must be in [0, 1), got {self.prior_share}")
+        if not 0.0 <= self.proposal_shrinkage <= 1.0:
+            raise ConfigError(f"--proposal-shrinkage must be in [0, 1], got {self.proposal_shrinkage}")
+        if self.proposal_burn_in < 0:
+            raise ConfigError(f"--proposal-burn-in must be at least 0, got {self.proposal_burn_in}")
         if self.dispersion <= 0:
             raise ConfigError(f"--dispersion must be positive, got {self.dispersion}")
 
@@ -226,7 +242,7 @@ class GaussianProposal:
         return -0.5 * (white.square().sum(-1) + d * LOG_2PI) + log_det
 
 
-PROPOSALS = ("laplace", "encoder")
+PROPOSALS = ("laplace", "encoder", "hmc")
 
 
 def map_codes(decoder: GaussianDecoder, encoder: torch.nn.Module, x: Tensor, options: LoglikOptions,
@@ -278,8 +294,80 @@ def proposal(decoder: GaussianDecoder, encoder: torch.nn.Module, x: Tensor, opti
     if options.proposal == "encoder":
         return GaussianProposal(centre, options.dispersion, std=variance.sqrt())
     with torch.no_grad():
-        cholesky = torch.linalg.cholesky(gauss_newton_precision(decoder, centre))
-    return GaussianProposal(centre, options.dispersion, cholesky=cholesky)
+        laplace = GaussianProposal(centre, options.dispersion,
+                                   cholesky=torch.linalg.cholesky(gauss_newton_precision(decoder, centre)))
+    return hmc_fitted(decoder, x, laplace, options) if options.proposal == "hmc" else laplace
+
+
+class WhitenedPosterior:
+    """U(u) = -log p(x, z) at z = centre + L^-T u, the posterior in the Laplace approximation's whitened
+    coordinates (where it is N(0, I) if the approximation holds): HMC with one step size then suits every
+    direction, though the posterior's scales span ~100x in z (Gauss-Newton eigenvalues 1 to ~8,000 on MNIST)."""
+
+    def __init__(self, decoder: GaussianDecoder, x: Tensor, laplace: GaussianProposal, chains: int):
+        self.decoder, self.chains = decoder, chains
+        self.x = x.repeat_interleave(chains, 0)
+        self.centre, self.cholesky = laplace.centre, laplace.cholesky
+
+    def codes(self, u: Tensor) -> Tensor:
+        """z (n C, d) of whitened u (n C, d), chains of a point adjacent."""
+        n, d = self.centre.shape
+        return unwhiten(self.centre, self.cholesky, u.view(n, self.chains, d)).reshape(-1, d)
+
+    def energy(self, u: Tensor) -> tuple[Tensor, None]:
+        with torch.no_grad():
+            return -self.decoder.log_joint(self.x, self.codes(u)), None
+
+    def energy_and_grad(self, u: Tensor, with_energy: bool = True) -> tuple[Tensor, Tensor, None]:
+        u = u.detach().requires_grad_(True)
+        with torch.enable_grad():
+            energy = -self.decoder.log_joint(self.x, self.codes(u))
+            (grad,) = torch.autograd.grad(energy.sum(), u)
+        return energy.detach(), grad, None
+
+
+def unwhiten(centre: Tensor, cholesky: Tensor, u: Tensor) -> Tensor:
+    """z = centre + L^-T u per point: centre (n, d), L (n, d, d), u (n, k, d) -> (n, k, d) in centre's dtype."""
+    shift = torch.linalg.solve_triangular(cholesky.transpose(1, 2), u.transpose(1, 2).to(cholesky.dtype), upper=True)
+    return centre[:, None, :] + shift.transpose(1, 2).to(centre.dtype)
+
+
+def hmc_fitted(decoder: GaussianDecoder, x: Tensor, laplace: GaussianProposal,
+               options: LoglikOptions) -> GaussianProposal:
+    """N(mean, covariance) of HMC samples of p(z | x) (PresGAN appendix 7.1's first proposal), the chains run in
+    the Laplace approximation's whitened coordinates from its centre. Where a small sigma makes the posterior far
+    from Gaussian the Laplace covariance is the wrong shape: on a 28-px PresGAN the log joint at its typical draws
+    falls ~350-600 nats below the MAP, where a Gaussian posterior would fall ~50 (docs/benchmarks.md)."""
+    from engine.hmc import hmc
+
+    n, d = laplace.centre.shape
+    chains = options.proposal_chains
+    target = WhitenedPosterior(decoder, x, laplace, chains)
+    u = torch.zeros(n * chains, d, device=x.device)
+    total = torch.zeros(n, d, dtype=torch.float64, device=x.device)
+    outer = torch.zeros(n, d, d, dtype=torch.float64, device=x.device)
+    step = 0.1
+    for t in range(options.proposal_burn_in + options.proposal_samples):
+        result = hmc(target, u, step, num_samples=1, burn_in=0, leapfrog_steps=options.ais_leapfrog_steps,
+                     adapt_rate=0.0)
+        u = result.samples[-1]
+        step *= 1.02 if result.accept_rate.item() > 0.65 else 0.98   # toward 65 % acceptance, as AIS's chains
+        if t >= options.proposal_burn_in:
+            kept = u.view(n, chains, d).double()
+            total += kept.sum(1)
+            outer += kept.transpose(1, 2) @ kept
+    count = chains * options.proposal_samples
+    mean = total / count
+    covariance = (outer - count * mean[:, :, None] * mean[:, None, :]) / max(count - 1, 1)
+    level = torch.diagonal(covariance, dim1=1, dim2=2).mean(1)[:, None, None]
+    eye = torch.eye(d, dtype=torch.float64, device=x.device)
+    covariance = (1 - options.proposal_shrinkage) * covariance + options.proposal_shrinkage * level * eye
+    # back to z = centre + L^-T u: the precision there is L covariance^-1 L^T
+    chol = laplace.cholesky.double()
+    precision = chol @ torch.cholesky_inverse(torch.linalg.cholesky(covariance)) @ chol.transpose(1, 2)
+    precision = 0.5 * (precision + precision.transpose(1, 2))
+    centre = unwhiten(laplace.centre, laplace.cholesky, mean[:, None, :])[:, 0]
+    return GaussianProposal(centre, options.dispersion, cholesky=torch.linalg.cholesky(precision))
 
 
 def importance_sampling(decoder: GaussianDecoder, encoder: torch.nn.Module, x: Tensor, options: LoglikOptions,
@@ -320,7 +408,9 @@ def importance_sampling(decoder: GaussianDecoder, encoder: torch.nn.Module, x: T
             progress(f"importance sampling: {rows.stop} of {n} points", rows.stop / n)
     return Estimate("is", estimates, S, ess, time.perf_counter() - started,
                     {"proposal": options.proposal, "dispersion": options.dispersion, "prior_share": share,
-                     "map_steps": options.map_steps})
+                     "map_steps": options.map_steps,
+                     **({"proposal_chains": options.proposal_chains, "proposal_samples": options.proposal_samples,
+                         "proposal_shrinkage": options.proposal_shrinkage} if options.proposal == "hmc" else {})})
 
 
 class TemperedPosterior:

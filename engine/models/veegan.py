@@ -34,6 +34,12 @@ class VEEGANConfig(Section):
     g_depth: int = param(2, range=(1, 16), help="generator hidden layers (notebook: 2)")
     f_hidden: int = param(128, range=(1, 8192), help="reconstructor hidden width (notebook: 128)")
     f_depth: int = param(2, range=(1, 16), help="reconstructor hidden layers (notebook: 2)")
+    code_noise: float = param(1.0, range=(0.0, 10.0), search=(0.0, 1.0, "linear"),
+                              help="std s of the reconstructor's p(z | x) = N(F(x), s^2 I), the real pair's code "
+                                   "noise (paper and notebook: N(F(x), I), s = 1)")
+    recon_weight: float = param(1.0, range=(0.0, 1e4), search=(0.01, 10.0, "log"),
+                                help="weight of the noise autoencoder loss d(z, F(G(z))) beside D's logit in G's "
+                                     "objective (paper: 1, the objective's own sum)")
     d_hidden: int = param(128, range=(1, 8192), help="discriminator hidden width (notebook: 128)")
     d_depth: int = param(1, range=(1, 16),
                          help="discriminator hidden layers (notebook: 1; its n_layer_disc=2 is unused)")
@@ -96,14 +102,14 @@ class VEEGAN(GenerativeModel):
     def losses(self, x: torch.Tensor, z: torch.Tensor, eps: torch.Tensor) -> dict[str, torch.Tensor]:
         """The three objectives of Algorithm 1 on one batch, as differentiable tensors.
 
-        loss_d: O_LR, generator pairs (z, G(z)) labelled 1, reconstructor pairs (F(x) + N(0, I), x) labelled 0.
+        loss_d: O_LR, generator pairs (z, G(z)) labelled 1, reconstructor pairs (F(x) + s N(0, I), x) labelled 0.
         loss_g: mean raw logit D(z, G(z)) (step 4 uses D itself, not log sigmoid(D)).
         loss_recon: d(z, F(G(z))) = 1/2 ||z - F(G(z))||^2, the unit-variance Gaussian NLL of the notebook
         without its constant; 1/2 of the issue's ||.||^2, which only rescales this term.
         """
         x_g = self.generate(z, eps)
         with torch.no_grad():  # F gets no gradient from D (step 3); the real pair's code is sampled
-            z_g = self.reconstructor(x) + torch.randn_like(z)
+            z_g = self.reconstructor(x) + self.config.code_noise * torch.randn_like(z)
         logits_gen = self.discriminate(z, x_g)   # one forward serves D's and G's loss
         logits_rec = self.discriminate(z_g, x)
         # Algorithm 1 step 2: g_omega = -grad [log sigmoid D(z, x_g) + log(1 - sigmoid D(z_g, x))]
@@ -122,7 +128,7 @@ class VEEGAN(GenerativeModel):
         losses["loss_d"].backward(inputs=list(self.discriminator.parameters()), retain_graph=True)
         # 3-4. reconstructor and generator gradients of O_hat; F's only path is the l2 term
         self.opt_g.zero_grad(set_to_none=True)
-        (losses["loss_g"] + losses["loss_recon"]).backward(inputs=self._gf_params)
+        (losses["loss_g"] + self.config.recon_weight * losses["loss_recon"]).backward(inputs=self._gf_params)
         # 5. simultaneous update: all gradients above were taken at the same parameters
         self.opt_d.step()
         self.opt_g.step()

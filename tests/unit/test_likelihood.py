@@ -176,6 +176,31 @@ def test_the_laplace_proposal_is_the_exact_posterior_of_a_linear_gaussian(linear
     assert abs(mixed.per_point.mean() - exact.mean()) < 0.02 and np.abs(mixed.per_point - exact).max() < 0.1
 
 
+def test_the_hmc_proposal_corrects_a_wrong_gaussian_to_the_posterior(linear_gaussian):
+    """PresGAN appendix 7.1's proposal: HMC samples run from a Gaussian of the wrong centre and a 4x too narrow
+    covariance come back with the exact posterior's mean and covariance (a linear Gaussian's posterior is
+    N(P^-1 W^T (x - b) / sigma^2, P^-1), P = I + W^T W / sigma^2), and IS with it is exact to sampling error."""
+    from engine.metrics.likelihood import GaussianProposal, gauss_newton_precision, hmc_fitted
+
+    decoder, encoder, test, exact = linear_gaussian
+    x = test[:10]
+    weight = torch.autograd.functional.jacobian(decoder.decode, torch.zeros(1, LATENT))[0, :, 0, :].double()
+    bias = decoder.decode(torch.zeros(1, LATENT))[0].double()
+    precision = torch.eye(LATENT, dtype=torch.float64) + weight.T @ weight / 0.25
+    mean = torch.linalg.solve(precision, weight.T @ ((x.double() - bias) / 0.25).T).T          # (10, d)
+    wrong = GaussianProposal((mean + 0.3).float(), 1.0,
+                             cholesky=torch.linalg.cholesky(4 * gauss_newton_precision(decoder, mean.float())))
+    options = replace(FAST, proposal_chains=16, proposal_samples=200, proposal_shrinkage=0.0)
+    fitted = hmc_fitted(decoder, x, wrong, options)
+    assert torch.allclose(fitted.centre.double(), mean, atol=0.06)
+    fitted_cov = torch.cholesky_inverse(fitted.cholesky.double())
+    covariance = torch.linalg.inv(precision)
+    assert torch.allclose(fitted_cov, covariance.expand_as(fitted_cov), rtol=0.2, atol=0.05 * covariance.max())  # from 4x off
+    hmc_based = importance_sampling(decoder, encoder, test, replace(options, proposal="hmc", prior_share=0.0))
+    assert abs(hmc_based.per_point.mean() - exact.mean()) < 0.02 and np.abs(hmc_based.per_point - exact).max() < 0.1
+    assert hmc_based.extra["proposal"] == "hmc" and hmc_based.ess.mean() > 0.8 * FAST.importance_samples
+
+
 def test_few_annealing_temperatures_underestimate_as_ais_must(linear_gaussian):
     """AIS is a stochastic lower bound: with 10 temperatures its mean falls clearly below the exact value (a
     weight update after, instead of before, each transition would not)."""

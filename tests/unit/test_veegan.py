@@ -119,3 +119,34 @@ def test_veegan_encode_is_the_reconstructor():
     x = batch(n=9)
     assert model.encode(x).shape == (9, model.config.latent_dim)
     assert torch.equal(model.encode(x), model.reconstructor(x).detach())
+
+
+def test_veegan_code_noise_sets_the_real_pairs_code_spread():
+    """p(z | x) = N(F(x), s^2 I): s = 0 gives D the reconstructor's code itself, s = 0.3 that spread around it."""
+    x = batch(n=256)
+    for noise in (0.0, 0.3):
+        model = build(code_noise=noise)
+        calls = []
+        model.discriminator.register_forward_hook(lambda mod, inp, out: calls.append(inp[0].detach()))
+        with torch.no_grad():
+            expected = model.reconstructor(x)
+        model.losses(x, *model._noise(256))
+        spread = (calls[1] - expected).std().item()
+        assert spread == pytest.approx(noise, abs=0.02)
+
+
+def test_veegan_recon_weight_scales_only_the_generators_autoencoder_term():
+    """recon_weight = 0 leaves G the logit term alone; the generator's gradient then equals grad loss_g."""
+    a, b = build(seed=0, recon_weight=0.0), build(seed=0, recon_weight=1.0)
+    x = batch()
+    grads = []
+    for model in (a, b):
+        torch.manual_seed(7)
+        model.train_step(x)
+        grads.append([p.grad.clone() for p in model.generator.parameters()])
+    reference = build(seed=0)
+    torch.manual_seed(7)
+    losses = reference.losses(x, *reference._noise(64))
+    only_logit = torch.autograd.grad(losses["loss_g"], list(reference.generator.parameters()))
+    assert all(torch.allclose(g, r, atol=1e-7) for g, r in zip(grads[0], only_logit, strict=True))
+    assert any(not torch.allclose(g, r, atol=1e-6) for g, r in zip(grads[1], only_logit, strict=True))
