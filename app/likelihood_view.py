@@ -54,6 +54,8 @@ def result(summary: dict) -> None:
     st.caption(" · ".join(notes))
 
 
+PROPOSALS = {"laplace": "Laplace at the MAP (fast)", "encoder": "encoder's diagonal (PresGAN 3.3)",
+             "hmc": "HMC-fitted (PresGAN appendix 7.1; slower)"}
 SOURCES = {"held-out": "held-out data", "simulated": "simulated from the model (checks the estimators)"}
 
 
@@ -63,12 +65,16 @@ def render(run_dir: Path, step: int) -> None:
                                   "them, exact posterior draws: AIS run in reverse from those codes bounds log p(x) "
                                   "from above, AIS forward from below (bidirectional Monte Carlo).")
     simulated = source == "simulated"
-    estimator_col, points_col, samples_col = st.columns(3)
+    estimator_col, proposal_col, points_col, samples_col = st.columns(4)
     estimator = estimator_col.selectbox("Estimator", list(ESTIMATORS), format_func=ESTIMATORS.get, key="ll_est")
+    proposal = proposal_col.selectbox("IS proposal", list(PROPOSALS), format_func=PROPOSALS.get, key="ll_proposal",
+                                      help="The Gaussian importance sampling draws from. Where a generator's "
+                                      "posterior is far from Gaussian (GAN-trained, small sigma) the HMC-fitted one "
+                                      "comes closest to AIS.")
     points = points_col.select_slider("Points", (100, 200, 500, 1_000), value=200, key="ll_points")
     samples = samples_col.select_slider("Importance samples S", (100, 1_000, 5_000), value=1_000, key="ll_samples")
     found = analysis_view.result_for(run_dir, "loglik", step, {"estimator": estimator, "importance_samples": samples,
-                                                                "points": points,
+                                                                "points": points, "proposal": proposal,
                                                                 "simulated": True if simulated else None})
     if found is not None and "is" in found[0]["estimates"] and found[0]["estimates"]["is"]["ess_mean"] < 5:
         st.warning("The importance weights' effective sample size is below 5: the IS figure is a loose lower "
@@ -77,7 +83,8 @@ def render(run_dir: Path, step: int) -> None:
         st.caption("No estimate for these options at this step yet. Importance sampling fits an encoder to the "
                    "frozen generator first; AIS anneals HMC chains from the prior. Where the two agree within "
                    "their errors, the number can be trusted.")
-        analysis_view.launcher(run_dir, "loglik", ["--estimator", estimator, "--points", str(points),
+        analysis_view.launcher(run_dir, "loglik", ["--estimator", estimator, "--proposal", proposal,
+                                                   "--points", str(points),
                                                    "--importance-samples", str(samples),
                                                    *(["--simulated"] if simulated else [])], step, "Estimate")
         return

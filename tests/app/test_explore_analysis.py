@@ -58,7 +58,9 @@ def test_reconstruction_and_likelihood_tabs_read_cached_results(home):
                  ["loglik", "--points", "100", "--importance-samples", "1000", "--estimator", "both",
                   "--encoder-steps", "100", "--ais-temperatures", "50", "--ais-chains", "4"],
                  ["loglik", "--points", "100", "--estimator", "ais", "--ais-temperatures", "20", "--ais-chains", "2",
-                  "--simulated"]):
+                  "--simulated"],
+                 ["loglik", "--points", "100", "--importance-samples", "100", "--estimator", "is", "--proposal",
+                  "hmc", "--proposal-chains", "2", "--proposal-samples", "10", "--encoder-steps", "100"]):
         done = run_engine(*args[:1], "--run", str(run_dir), *args[1:])
         assert done.returncode == 0, done.stderr
     at = open_explore("vae-ring8-tabs")
@@ -88,6 +90,16 @@ def test_reconstruction_and_likelihood_tabs_read_cached_results(home):
     assert np.isclose(bounds["log p(x), nats"].iloc[1], simulated["estimates"]["ais_upper"]["nats"])
     shown = texts(at.caption)
     assert "100 points simulated from the model" in shown and "AIS upper − lower bound" in shown
+    # the HMC-fitted proposal's estimate, found by its options
+    at.segmented_control(key="ll_source").set_value("held-out")
+    at.selectbox(key="ll_est").set_value("is")
+    at.selectbox(key="ll_proposal").set_value("hmc")
+    at.select_slider(key="ll_samples").set_value(100).run()
+    assert not at.exception, at.exception
+    fitted = next(frame.value for frame in at.dataframe if "estimator" in frame.value.columns)
+    assert fitted["spent"].iloc[0].startswith("hmc proposal, S = 100")
+    hmc_run = next(found for found in saved.values() if found["estimates"].get("is", {}).get("proposal") == "hmc")
+    assert np.isclose(fitted["log p(x), nats"].iloc[0], hmc_run["estimates"]["is"]["nats"])
 
 
 def test_the_estimate_button_reports_a_failure_in_one_line(home):
