@@ -8,8 +8,9 @@ only (PresGAN section 5.4: each pixel's density divided by its probability of ly
 - Importance sampling (PresGAN section 3.3, DESIGN.md section 7): a Gaussian encoder q(z|x) is fitted to the
   frozen generator by maximising the ELBO on training data; for each test point the proposal's mean is the MAP
   code (L-BFGS from the encoder mean, or from the model's own code where that is better), its covariance the
-  Gauss-Newton inverse Hessian there (ours) or the encoder's diagonal (the paper's), times `dispersion`, mixed with
-  the prior; log p(x) ~ log mean_s p(x, z_s) / r(z_s), z_s ~ r, S samples.
+  Gauss-Newton inverse Hessian there (ours), the encoder's diagonal (the paper's), or the mean and covariance of HMC
+  samples of the posterior (the paper's appendix 7.1), times `dispersion`, mixed with the prior;
+  log p(x) ~ log mean_s p(x, z_s) / r(z_s), z_s ~ r, S samples.
 - Annealed importance sampling (Wu, Burda, Salakhutdinov, Grosse 2017, arXiv:1611.04273): chains start at the
   prior and move through p_t(z) ~ p(z) p(x|z)^beta_t, beta 0 -> 1 on a sigmoid schedule, one HMC transition
   (engine.hmc, full gradient) per temperature; the weights accumulate (beta_t - beta_t-1) log p(x | z).

@@ -67,8 +67,10 @@ class VEEGAN(GenerativeModel):
     PRESETS: ClassVar[dict[str, dict]] = {
         "ring8": {"lr_g": 3e-3, "lr_d": 3e-3, "train.lr_decay_start": 0.5},
         "grid25": {"lr_g": 2e-3, "lr_d": 2e-3, "train.lr_decay_start": 0.5},
-        # images: VEEGAN's image networks are not published (algorithms.md 2.3): its Stacked-MNIST setting's DCGAN
-        **nets.image_presets(VEEGANConfig),
+        # images: VEEGAN's image networks are not published (algorithms.md 2.3): its Stacked-MNIST setting's DCGAN,
+        # d(z, F(G(z))) weighted 0.1 (ours). Stacked MNIST, 2,000 steps, seed 0: 484 modes, KL 2.89 (weight 1: 1 mode,
+        # KL 6.91, G hides z in colour speckle; 0.01: 366, KL 3.19; published 150 / 2.95)
+        **nets.image_presets(VEEGANConfig, recon_weight=0.1),
     }
 
     def __init__(self, config: VEEGANConfig, spec: DataSpec):
