@@ -73,8 +73,8 @@ class LoglikOptions:
     def check(self) -> None:
         if self.estimator not in ESTIMATORS:
             raise ConfigError(f"--estimator {self.estimator} must be one of {', '.join(ESTIMATORS)}")
-        for name in ("importance_samples", "proposal_chains", "proposal_samples", "encoder_steps", "ais_temperatures", "ais_chains", "ais_leapfrog_steps",
-                     "max_codes", "encoder_batch"):
+        for name in ("importance_samples", "proposal_chains", "proposal_samples", "encoder_steps", "ais_temperatures",
+                     "ais_chains", "ais_leapfrog_steps", "max_codes", "encoder_batch"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.proposal not in PROPOSALS:
@@ -338,7 +338,7 @@ def hmc_fitted(decoder: GaussianDecoder, x: Tensor, laplace: GaussianProposal,
     """N(mean, covariance) of HMC samples of p(z | x) (PresGAN appendix 7.1's first proposal), the chains run in
     the Laplace approximation's whitened coordinates from its centre. Where a small sigma makes the posterior far
     from Gaussian the Laplace covariance is the wrong shape: on a 28-px PresGAN the log joint at its typical draws
-    falls ~350-600 nats below the MAP, where a Gaussian posterior would fall ~50 (docs/benchmarks.md)."""
+    falls ~320-610 nats below the MAP, where a Gaussian posterior would fall ~50 (docs/benchmarks.md)."""
     from engine.hmc import hmc
 
     n, d = laplace.centre.shape
@@ -410,8 +410,7 @@ def importance_sampling(decoder: GaussianDecoder, encoder: torch.nn.Module, x: T
     return Estimate("is", estimates, S, ess, time.perf_counter() - started,
                     {"proposal": options.proposal, "dispersion": options.dispersion, "prior_share": share,
                      "map_steps": options.map_steps,
-                     **({"proposal_chains": options.proposal_chains, "proposal_samples": options.proposal_samples,
-                         "proposal_shrinkage": options.proposal_shrinkage} if options.proposal == "hmc" else {})})
+                     **{k: v for k, v in options.key().items() if k.startswith("proposal_")}})
 
 
 class TemperedPosterior:
