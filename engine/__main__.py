@@ -158,7 +158,9 @@ def cmd_latent_map(args) -> int:
     import torch
 
     from engine.analysis import ProgressFile, latent_map_of_run
+    from engine.latent import keep_freed_memory
 
+    keep_freed_memory()
     torch.set_num_threads(args.threads)
     progress = ProgressFile(args.status)
     step, summary, _, cached = latent_map_of_run(Path(args.run), step=args.step, method=args.method,

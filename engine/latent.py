@@ -36,6 +36,26 @@ TSNE_EXACT_NEIGHBOURS_UP_TO = 20_000
 SPACES = ("data", "latent")
 
 
+def keep_freed_memory() -> None:
+    """Ask glibc's malloc to keep freed buffers up to 256 MB in the heap (fixed thresholds instead of its adaptive
+    ones). By default a map's inference returns each large temporary to the system and faults it in again, zeroed,
+    on the next batch; with a 737 MB training set in memory that made the points of a 10,000-point map 13-16 s
+    instead of 9.6-9.8 s (docs/benchmarks.md, inspection session 5). A no-op off glibc or where the user set
+    MALLOC_MMAP_THRESHOLD_ themselves."""
+    import ctypes
+    import os
+
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # mallopt's parameter numbers (malloc.h)
+    libc.mallopt(m_mmap_threshold, 256 << 20)
+    libc.mallopt(m_trim_threshold, 1 << 30)
+
+
 @dataclass
 class LatentMap:
     """2-D coordinates and labels of the real and the generated points, and what was measured making them."""
@@ -178,6 +198,7 @@ def embed(real: np.ndarray, generated: np.ndarray, method: str, seed: int = 0,
         real, generated = reduce.transform(real), reduce.transform(generated)
     neighbours = "exact" if len(real) <= TSNE_EXACT_NEIGHBOURS_UP_TO else "auto"
     embedding = TSNE(n_components=2, random_state=seed, n_jobs=n_jobs, neighbors=neighbours,
+                     negative_gradient_method="fft",  # openTSNE's "auto" takes Barnes-Hut below 10,000: slower here
                      ints_in_interval=TSNE_INTS_IN_INTERVAL, **TSNE_ITERATIONS).fit(real)
     fit_s = time.perf_counter() - started
     placed = embedding.transform(generated)
