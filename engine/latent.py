@@ -40,7 +40,7 @@ def keep_freed_memory() -> None:
     """Ask glibc's malloc to keep freed buffers up to 256 MB in the heap (fixed thresholds instead of its adaptive
     ones). By default a map's inference returns each large temporary to the system and faults it in again, zeroed,
     on the next batch; with a 737 MB training set in memory that made the points of a 10,000-point map 13-16 s
-    instead of 9.6-9.8 s (docs/benchmarks.md, inspection session 5). A no-op off glibc or where the user set
+    instead of 8.6-10.2 s (docs/benchmarks.md, inspection session 5). A no-op off glibc or where the user set
     MALLOC_MMAP_THRESHOLD_ themselves."""
     import ctypes
     import os
