@@ -30,7 +30,7 @@ TSNE_ITERATIONS = {"early_exaggeration_iter": 125, "n_iter": 250}
 # FFT grid intervals two units wide instead of one: the fit of 10,000 points in 5.9 s instead of 13.1 s, exact KL
 # 1.83 instead of 1.72, 10-NN kept 0.704 instead of 0.712 (docs/benchmarks.md, inspection session 5)
 TSNE_INTS_IN_INTERVAL = 2
-# exact neighbour search up to this many real points: 0.6 s against Annoy's 2.2 s for 10,000 points in 50-D on
+# exact neighbour search up to this many real points: 0.6-1.5 s against Annoy's 2.2 s for 10,000 points in 50-D on
 # two threads (docs/benchmarks.md, inspection session 5); openTSNE's own default turns to Annoy at 1,000
 TSNE_EXACT_NEIGHBOURS_UP_TO = 20_000
 SPACES = ("data", "latent")
