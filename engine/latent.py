@@ -167,6 +167,18 @@ def map_points(model: GenerativeModel, data: Dataset, space: str, n: int, seed: 
     return real, real_labels, generated, generated_labels, where, pick.numpy(), kept_samples(samples, data)
 
 
+def _exact_affinities(real: np.ndarray, perplexity: float, n_jobs: int):
+    """openTSNE's own affinities over exact neighbours, built from the index directly: its `neighbors="exact"`
+    imports pynndescent first to choose an approximate method (1.9 s of numba loading per process here, 19 s on
+    a fresh environment's first map) and then does not use it. The same embedding to the last bit."""
+    from openTSNE.affinity import MultiscaleMixture
+    from openTSNE.nearest_neighbors import Sklearn
+
+    k = min(len(real) - 1, int(3 * perplexity))  # openTSNE's neighbour count for a perplexity
+    return MultiscaleMixture(perplexities=perplexity, n_jobs=n_jobs,
+                             knn_index=Sklearn(real, k=k, metric="euclidean", n_jobs=n_jobs))
+
+
 def embed(real: np.ndarray, generated: np.ndarray, method: str, seed: int = 0,
           n_jobs: int = 1) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """Fit a 2-D embedding on the real points and place the generated ones into it."""
@@ -196,10 +208,11 @@ def embed(real: np.ndarray, generated: np.ndarray, method: str, seed: int = 0,
 
         reduce = PCA(n_components=TSNE_PCA_DIMS, random_state=seed).fit(real)
         real, generated = reduce.transform(real), reduce.transform(generated)
-    neighbours = "exact" if len(real) <= TSNE_EXACT_NEIGHBOURS_UP_TO else "auto"
-    embedding = TSNE(n_components=2, random_state=seed, n_jobs=n_jobs, neighbors=neighbours,
-                     negative_gradient_method="fft",  # openTSNE's "auto" takes Barnes-Hut below 10,000: slower here
-                     ints_in_interval=TSNE_INTS_IN_INTERVAL, **TSNE_ITERATIONS).fit(real)
+    tsne = TSNE(n_components=2, random_state=seed, n_jobs=n_jobs,
+                negative_gradient_method="fft",  # openTSNE's "auto" takes Barnes-Hut below 10,000: slower here
+                ints_in_interval=TSNE_INTS_IN_INTERVAL, **TSNE_ITERATIONS)
+    embedding = tsne.fit(real, affinities=_exact_affinities(real, tsne.perplexity, n_jobs)
+                         if len(real) <= TSNE_EXACT_NEIGHBOURS_UP_TO else None)
     fit_s = time.perf_counter() - started
     placed = embedding.transform(generated)
     return np.asarray(embedding), np.asarray(placed), {"fit": fit_s, "place": time.perf_counter() - started - fit_s}
