@@ -211,8 +211,8 @@ def embed(real: np.ndarray, generated: np.ndarray, method: str, seed: int = 0,
     tsne = TSNE(n_components=2, random_state=seed, n_jobs=n_jobs,
                 negative_gradient_method="fft",  # openTSNE's "auto" takes Barnes-Hut below 10,000: slower here
                 ints_in_interval=TSNE_INTS_IN_INTERVAL, **TSNE_ITERATIONS)
-    embedding = tsne.fit(real, affinities=_exact_affinities(real, tsne.perplexity, n_jobs)
-                         if len(real) <= TSNE_EXACT_NEIGHBOURS_UP_TO else None)
+    exact = len(real) <= TSNE_EXACT_NEIGHBOURS_UP_TO
+    embedding = tsne.fit(real, affinities=_exact_affinities(real, tsne.perplexity, n_jobs) if exact else None)
     fit_s = time.perf_counter() - started
     placed = embedding.transform(generated)
     return np.asarray(embedding), np.asarray(placed), {"fit": fit_s, "place": time.perf_counter() - started - fit_s}
