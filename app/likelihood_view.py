@@ -75,7 +75,8 @@ def render(run_dir: Path, step: int) -> None:
     samples = samples_col.select_slider("Importance samples S", (100, 1_000, 5_000), value=1_000, key="ll_samples")
     found = analysis_view.result_for(run_dir, "loglik", step, {"estimator": estimator, "importance_samples": samples,
                                                                 "points": points, "proposal": proposal,
-                                                                "simulated": True if simulated else None})
+                                                                "simulated": True if simulated else None,
+                                                                "sigma": None})
     if found is not None and "is" in found[0]["estimates"] and found[0]["estimates"]["is"]["ess_mean"] < 5:
         st.warning("The importance weights' effective sample size is below 5: the IS figure is a loose lower "
                    "bound here; trust AIS, or the larger of the two.", icon=":material/warning:")

@@ -207,7 +207,7 @@ def cmd_loglik(args) -> int:
     options = LoglikOptions(estimator=args.estimator, importance_samples=args.importance_samples,
                             dispersion=args.dispersion, prior_share=args.prior_share, proposal=args.proposal,
                             proposal_chains=args.proposal_chains, proposal_samples=args.proposal_samples,
-                            encoder_steps=args.encoder_steps,
+                            encoder_steps=args.encoder_steps, sigma=args.sigma,
                             ais_temperatures=args.ais_temperatures, ais_chains=args.ais_chains, seed=args.seed)
     options.check()
     progress = ProgressFile(args.status)
@@ -227,6 +227,7 @@ def loglik_text(summary: dict, step: int, cached: bool) -> str:
     which = "points simulated from the model" if summary.get("simulated") else "points"
     lines = [f"{summary['model']} on {summary['dataset']}, step {step}: held-out log p(x) of {summary['points']} "
              f"{which} ({summary['dims']} dims), sigma: {summary['sigma']}"
+             f"{' (mean %.4g)' % summary['sigma_mean'] if 'sigma_mean' in summary else ''}"
              f"{', truncated to the data range' if summary['truncated'] else ''}{' (cached)' if cached else ''}",
              f"  ({summary.get('scale', 'continuous density')}; bits/dim are not those of 8-bit discrete data)"]
     names = {"is": "importance sampling", "ais": "annealed importance sampling",
@@ -411,6 +412,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--prior-share", type=float, default=0.5,
                    help="share of the S draws taken from the prior (defensive mixture; 0 = the Gaussian only)")
     s.add_argument("--encoder-steps", type=int, default=1_000, help="Adam steps fitting the encoder (ELBO)")
+    s.add_argument("--sigma", default="own", choices=("own", "fitted"),
+                   help="fitted: score a model that has its own sigma (PresGAN, the VAE) under a sigma fitted at "
+                        "test time with the generator frozen, as the models without one are, so that generators "
+                        "are compared apart from their noise levels")
     s.add_argument("--ais-temperatures", type=int, default=500)
     s.add_argument("--ais-chains", type=int, default=16)
     s.add_argument("--simulated", action="store_true",

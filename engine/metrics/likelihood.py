@@ -35,6 +35,7 @@ from engine.data import DataSpec
 
 LOG_2PI = math.log(2 * math.pi)
 ESTIMATORS = ("is", "ais", "both")
+SIGMAS = ("own", "fitted")
 
 
 @dataclass
@@ -60,6 +61,9 @@ class LoglikOptions:
     ais_temperatures: int = 500      # intermediate distributions (Wu et al.: hundreds to thousands)
     ais_chains: int = 16             # chains per point
     ais_leapfrog_steps: int = 10     # one HMC transition of this many leapfrog steps per temperature (Wu et al.)
+    sigma: str = "own"               # own | fitted: "fitted" scores a model that has its own sigma under one fitted
+                                     # at test time instead (as for models without one), to compare generators
+                                     # apart from their noise levels
     sigma_floor: float = 0.01        # a fitted sigma never falls below this (PresGAN's sigma_min): on MNIST's
                                      # constant background a smaller one inflates the density without bound
     max_codes: int = 8192            # codes decoded at once (memory / speed)
@@ -68,6 +72,8 @@ class LoglikOptions:
     def key(self) -> dict:
         """The options that decide a result (an analysis cache key): the hmc proposal's knobs only where used."""
         fields = dataclasses.asdict(self)
+        if self.sigma == "own":  # the default, left out so that results saved before the option still match
+            del fields["sigma"]
         return {k: v for k, v in fields.items() if self.proposal == "hmc" or not k.startswith("proposal_")}
 
     def check(self) -> None:
@@ -77,6 +83,8 @@ class LoglikOptions:
                      "ais_chains", "ais_leapfrog_steps", "max_codes", "encoder_batch"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.sigma not in SIGMAS:
+            raise ConfigError(f"--sigma {self.sigma} must be one of {', '.join(SIGMAS)}")
         if self.proposal not in PROPOSALS:
             raise ConfigError(f"--proposal {self.proposal} must be one of {', '.join(PROPOSALS)}")
         if not 0.0 <= self.prior_share < 1.0:
@@ -535,6 +543,7 @@ def model_loglik(model, train_x: Tensor, test_x: Tensor, options: LoglikOptions,
     started = time.perf_counter()
     with frozen_weights(model):
         decoder, needs_sigma = model_decoder(model, spec)
+        needs_sigma = needs_sigma or options.sigma == "fitted"
         device = model.device
         train_x, test_x = train_x.to(device), test_x.to(device)
         dims = int(np.prod(spec.shape))

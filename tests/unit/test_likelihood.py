@@ -122,6 +122,13 @@ def test_loglik_cli_on_a_trained_run_reports_both_and_caches(tmp_path, capsys):
     assert main(args) == 0
     second = json.loads(capsys.readouterr().out)
     assert second["cached"] and second["estimates"] == first["estimates"]
+    # the same generator under a sigma fitted at test time: its own result, labelled, with another sigma
+    assert main([*args, "--sigma", "fitted", "--estimator", "is"]) == 0
+    fitted = json.loads(capsys.readouterr().out)
+    assert not fitted["cached"] and fitted["sigma"] == "fitted at test time"
+    assert abs(fitted["sigma_mean"] - first["sigma_mean"]) > 1e-3
+    assert main([*args, "--sigma", "fitted", "--estimator", "is"]) == 0
+    assert json.loads(capsys.readouterr().out)["cached"]
     # an earlier kept step, and a step that was never kept
     assert main([*args[:3], "--step", "100", *args[3:]]) == 0
     assert json.loads(capsys.readouterr().out)["step"] == 100
