@@ -200,7 +200,7 @@ def cmd_loglik(args) -> int:
     """Held-out log-likelihood of a trained run by importance sampling and AIS (engine.metrics.likelihood)."""
     import torch
 
-    from engine.analysis import ProgressFile, loglik_of_run
+    from engine.analysis import ProgressFile, loglik_of_run, paired_loglik
     from engine.metrics.likelihood import LoglikOptions
 
     torch.set_num_threads(args.threads)
@@ -211,14 +211,24 @@ def cmd_loglik(args) -> int:
                             ais_temperatures=args.ais_temperatures, ais_chains=args.ais_chains, seed=args.seed)
     options.check()
     progress = ProgressFile(args.status)
-    step, summary, _, cached = loglik_of_run(Path(args.run), options, step=args.step, split=args.split,
-                                             data=args.data, points=args.points, progress=progress,
-                                             simulated=args.simulated)
+    scored = dict(split=args.split, data=args.data, points=args.points)
+    step, summary, arrays, cached = loglik_of_run(Path(args.run), options, step=args.step, progress=progress,
+                                                  simulated=args.simulated, **scored)
+    against = {}
+    for other in args.against:  # each at its newest step, with the same options: the same points
+        other_step, other_summary, other_arrays, _ = loglik_of_run(Path(other), options, progress=progress, **scored)
+        against[other] = {"step": other_step, "model": other_summary["model"],
+                          **paired_loglik(Path(args.run), Path(other), summary, arrays, other_summary, other_arrays)}
     progress("done", 1.0, state="finished")
     if args.json:
-        print(json.dumps({"run": str(args.run), "step": step, "cached": cached, **summary}, indent=2))
+        print(json.dumps({"run": str(args.run), "step": step, "cached": cached, **summary,
+                          **({"against": against} if against else {})}, indent=2))
         return 0
     print(loglik_text(summary, step, cached))
+    for other, paired in against.items():
+        diffs = ", ".join(f"{name.upper()} {d['nats']:+.3f} +- {d['se']:.3f}" for name, d in paired.items()
+                          if isinstance(d, dict))
+        print(f"  minus {other} ({paired['model']}, step {paired['step']}), paired on the same points: {diffs} nats")
     return 0
 
 
@@ -423,6 +433,9 @@ def parser() -> argparse.ArgumentParser:
                         "draws: AIS run forward (a lower bound) and in reverse from those codes (an upper bound) "
                         "sandwich the true log p(x), which shows how far IS and AIS are off (bidirectional Monte "
                         "Carlo)")
+    s.add_argument("--against", action="append", default=[], metavar="DIR",
+                   help="another run scored on the same points with the same options (repeatable): prints this "
+                        "run's log p(x) minus that run's, with the paired standard error")
     s.set_defaults(func=cmd_loglik)
 
     s = sub.add_parser("train-classifier", help="the evaluation classifier shipped in assets/")

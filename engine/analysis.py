@@ -126,6 +126,7 @@ def loglik_of_run(run_dir: Path, options, *, step: int | None = None, split: str
             raise ConfigError(f"--data {data}: examples of shape {tuple(scored.spec.shape)}, but the run's model "
                               f"makes {tuple(spec.shape)}")
         test_x = scored.x[held_out_rows(len(scored.x), points, options.seed)]
+        digest = hashlib.sha256(np.ascontiguousarray(test_x.cpu().numpy(), np.float32).tobytes()).hexdigest()[:16]
         out = model_loglik(model, load_dataset(cfg.data, "train").x, test_x, options, progress, simulated)
         arrays = {f"{name}_per_point": values for name, values in out.pop("arrays").items()}
         own = None if simulated else data_loglik(scored.spec, test_x)
@@ -135,9 +136,37 @@ def loglik_of_run(run_dir: Path, options, *, step: int | None = None, split: str
             out["gap"] = {name: {"nats": float((own - arrays[f"{name}_per_point"]).mean()),
                                  "se": standard_error(own - arrays[f"{name}_per_point"])}
                           for name in out["estimates"]}
-        return {"model": cfg.model_name, "dataset": cfg.data.name, **out}, arrays
+        return {"model": cfg.model_name, "dataset": cfg.data.name, "points_digest": digest, **out}, arrays
 
     return analysed(Path(run_dir), "loglik", step, key, compute)
+
+
+def paired_loglik(run_dir: Path, other_dir: Path, summary: dict[str, Any], arrays: dict[str, np.ndarray],
+                  other_summary: dict[str, Any], other_arrays: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """Per estimator, the run's log p(x) minus the other run's on the same held-out points: the mean of the
+    per-point differences and its standard error (paired, so the points' own spread, often larger than the gap
+    between two models, cancels). Raises ConfigError where the two results did not score the same points."""
+    from engine.config import ConfigError
+    from engine.metrics.likelihood import standard_error
+
+    if summary.get("simulated") or other_summary.get("simulated"):
+        raise ConfigError("--against: points simulated from each model are not the same points; drop --simulated")
+    same = (summary["points_digest"] == other_summary["points_digest"]
+            if "points_digest" in summary and "points_digest" in other_summary
+            else _data_config(run_dir) == _data_config(other_dir) and summary["points"] == other_summary["points"])
+    if not same:
+        raise ConfigError(f"--against {other_dir}: it scored other held-out points than {run_dir} (its data set "
+                          f"{other_summary['dataset']} or its data config differs); pass --data to score one set")
+    out = {}
+    for name in summary["estimates"]:
+        if name in other_summary["estimates"]:
+            diff = arrays[f"{name}_per_point"] - other_arrays[f"{name}_per_point"]
+            out[name] = {"nats": float(diff.mean()), "se": standard_error(diff), "points": len(diff)}
+    return out
+
+
+def _data_config(run_dir: Path) -> dict[str, Any]:
+    return json.loads((Path(run_dir) / "config.json").read_text())["data"]
 
 
 def held_out_rows(n: int, points: int, seed: int) -> np.ndarray:

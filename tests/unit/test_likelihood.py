@@ -136,6 +136,37 @@ def test_loglik_cli_on_a_trained_run_reports_both_and_caches(tmp_path, capsys):
     assert "no weights at that step (kept: 100, 200)" in capsys.readouterr().err
 
 
+def test_against_pairs_two_runs_on_the_same_points_and_refuses_other_points(tmp_path, capsys):
+    """loglik --against: the run minus another, per point; the mean is the difference of the two means, the
+    standard error that of the per-point differences; a run scored on other points is refused."""
+    from engine.__main__ import main
+
+    runs = {}
+    for name, model, data, steps in (("a", "gan", "ring8", 60), ("b", "gan", "ring8", 20), ("c", "gan", "grid25", 20)):
+        runs[name] = tmp_path / name
+        assert main(["train", "--model", model, "--data", data, "--steps", str(steps), "--set", "train.threads=1",
+                     "--no-mlflow", "--out", str(runs[name])]) == 0
+    args = ["--points", "30", "--importance-samples", "100", "--estimator", "is", "--encoder-steps", "50", "--json"]
+    singles = {}
+    for name in ("a", "b"):
+        capsys.readouterr()
+        assert main(["loglik", "--run", str(runs[name]), *args]) == 0
+        singles[name] = json.loads(capsys.readouterr().out)
+    assert main(["loglik", "--run", str(runs["a"]), "--against", str(runs["b"]), "--against", str(runs["a"]), *args]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["cached"] and set(out["against"]) == {str(runs["b"]), str(runs["a"])}
+    paired = out["against"][str(runs["b"])]["is"]
+    assert paired["nats"] == pytest.approx(singles["a"]["estimates"]["is"]["nats"] - singles["b"]["estimates"]["is"]["nats"])
+    per_point = {name: np.load(next((runs[name] / "analysis").glob("loglik-*.npz")))["is_per_point"] for name in "ab"}
+    diff = per_point["a"] - per_point["b"]
+    assert paired["se"] == pytest.approx(diff.std(ddof=1) / math.sqrt(30)) and paired["points"] == 30
+    assert out["against"][str(runs["a"])]["is"] == {"nats": 0.0, "se": 0.0, "points": 30}
+    assert main(["loglik", "--run", str(runs["a"]), "--against", str(runs["b"]), *args[:-1]]) == 0
+    assert f"minus {runs['b']} (gan, step 20), paired on the same points: IS" in capsys.readouterr().out
+    assert main(["loglik", "--run", str(runs["a"]), "--against", str(runs["c"]), *args]) == 2
+    assert f"--against {runs['c']}: it scored other held-out points" in capsys.readouterr().err
+
+
 def test_a_model_without_an_observation_model_gets_a_fitted_sigma(tmp_path, capsys):
     from engine.__main__ import main
 
