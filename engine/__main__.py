@@ -208,6 +208,7 @@ def cmd_loglik(args) -> int:
                             dispersion=args.dispersion, prior_share=args.prior_share, proposal=args.proposal,
                             proposal_chains=args.proposal_chains, proposal_samples=args.proposal_samples,
                             encoder_steps=args.encoder_steps, sigma=args.sigma,
+                            sigma_em_iterations=args.sigma_em_iterations,
                             ais_temperatures=args.ais_temperatures, ais_chains=args.ais_chains, seed=args.seed)
     options.check()
     progress = ProgressFile(args.status)
@@ -235,9 +236,11 @@ def cmd_loglik(args) -> int:
 def loglik_text(summary: dict, step: int, cached: bool) -> str:
     """The likelihood summary as a few lines a person reads."""
     which = "points simulated from the model" if summary.get("simulated") else "points"
+    elbo = f" after EM from the ELBO fit's {summary['sigma_elbo_mean']:.4g}" if "sigma_elbo_mean" in summary else ""
     lines = [f"{summary['model']} on {summary['dataset']}, step {step}: held-out log p(x) of {summary['points']} "
              f"{which} ({summary['dims']} dims), sigma: {summary['sigma']}"
              f"{' (mean %.4g)' % summary['sigma_mean'] if 'sigma_mean' in summary else ''}"
+             f"{elbo}"
              f"{', truncated to the data range' if summary['truncated'] else ''}{' (cached)' if cached else ''}",
              f"  ({summary.get('scale', 'continuous density')}; bits/dim are not those of 8-bit discrete data)"]
     names = {"is": "importance sampling", "ais": "annealed importance sampling",
@@ -426,6 +429,9 @@ def parser() -> argparse.ArgumentParser:
                    help="fitted: score a model that has its own sigma (PresGAN, the VAE) under a sigma fitted at "
                         "test time with the generator frozen, as the models without one are, so that generators "
                         "are compared apart from their noise levels")
+    s.add_argument("--sigma-em-iterations", type=int, default=30,
+                   help="a fitted sigma: EM steps on the importance-sampled log p(x) of training points after "
+                        "the ELBO fit (0 = the ELBO's sigma)")
     s.add_argument("--ais-temperatures", type=int, default=500)
     s.add_argument("--ais-chains", type=int, default=16)
     s.add_argument("--simulated", action="store_true",

@@ -112,13 +112,16 @@ def loglik_of_run(run_dir: Path, options, *, step: int | None = None, split: str
     simulated: `points` draws from the model itself instead, with AIS's upper bound beside (model_loglik)."""
     from engine.config import ConfigError
     from engine.metrics.likelihood import data_loglik, model_loglik, standard_error
-    from engine.registry import load_dataset
+    from engine.models.base import ObservationModel
+    from engine.registry import MODELS, load_dataset
     from engine.trainer import RunFiles
 
-    data_name = data or RunFiles(Path(run_dir)).read_config().data.name
-    key = {"split": split, "data": data_name, "points": points, "subset": "random", **options.key()}
+    config = RunFiles(Path(run_dir)).read_config()
+    data_name = data or config.data.name
+    fits = options.sigma == "fitted" or not issubclass(MODELS[config.model_name], ObservationModel)
+    key = {"split": split, "data": data_name, "points": points, "subset": "random", **options.key(fits)}
     if simulated:
-        key = {"simulated": True, "points": points, **options.key()}
+        key = {"simulated": True, "points": points, **options.key(fits)}
 
     def compute(cfg, spec, model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         scored = load_dataset(data or cfg.data, split)
