@@ -38,7 +38,10 @@ def result(summary: dict) -> None:
                                               "NLL, bits/dim": "{:.4f}", "seconds": "{:.1f}"}, na_rep=""),
                  hide_index=True)
     which = "points simulated from the model" if summary.get("simulated") else "held-out points"
-    notes = [f"{summary['points']:,} {which}, sigma: {summary['sigma']}"
+    sigma = f" (mean {summary['sigma_mean']:.4g})" if "sigma_mean" in summary else ""
+    if "sigma_elbo_mean" in summary:
+        sigma += f", by EM from the ELBO fit's {summary['sigma_elbo_mean']:.4g}"
+    notes = [f"{summary['points']:,} {which}, sigma: {summary['sigma']}{sigma}"
              + (", Gaussian truncated to the data range" if summary["truncated"] else ""),
              f"{summary.get('scale', 'a continuous density')} (bits/dim not comparable with 8-bit discrete figures)"]
     if "is_minus_ais" in summary:
