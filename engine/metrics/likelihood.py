@@ -36,6 +36,7 @@ from engine.data import DataSpec
 LOG_2PI = math.log(2 * math.pi)
 ESTIMATORS = ("is", "ais", "both")
 SIGMAS = ("own", "fitted")
+SIGMA_FIT_FIELDS = ("sigma_lr", "sigma_em_iterations", "sigma_em_samples", "sigma_em_points")  # in a cache key where sigma is fitted
 
 
 @dataclass
@@ -66,9 +67,12 @@ class LoglikOptions:
                                      # apart from their noise levels
     sigma_floor: float = 0.01        # a fitted sigma never falls below this (PresGAN's sigma_min): on MNIST's
                                      # constant background a smaller one inflates the density without bound
+    sigma_lr: float = 1e-2           # a fitted sigma's Adam rate in the ELBO fit: at the encoder's 1e-3 it moved
+                                     # 0.31 -> 0.28 in 500 steps on a PresGAN whose own sigma is 0.09
     sigma_em_iterations: int = 30    # a fitted sigma: EM steps on the importance-sampled log p(x) of training
                                      # points after the ELBO fit, whose sigma a poor q(z|x) inflates (ring8: 0.9)
-    sigma_em_samples: int = 256      # draws per training point in those EM steps
+    sigma_em_samples: int = 256      # draws per training point in those EM steps (fewer in high dimensions)
+    sigma_em_points: int = 1024      # training points of those EM steps
     max_codes: int = 8192            # codes decoded at once (memory / speed)
     seed: int = 0
 
@@ -79,13 +83,14 @@ class LoglikOptions:
         if self.sigma == "own":  # the default, left out so that results saved before the option still match
             del fields["sigma"]
         return {k: v for k, v in fields.items() if (self.proposal == "hmc" or not k.startswith("proposal_"))
-                and (fits_sigma or not k.startswith("sigma_em_"))}
+                and (fits_sigma or k not in SIGMA_FIT_FIELDS)}
 
     def check(self) -> None:
         if self.estimator not in ESTIMATORS:
             raise ConfigError(f"--estimator {self.estimator} must be one of {', '.join(ESTIMATORS)}")
         for name in ("importance_samples", "proposal_chains", "proposal_samples", "encoder_steps", "ais_temperatures",
-                     "ais_chains", "ais_leapfrog_steps", "max_codes", "encoder_batch", "sigma_em_samples"):
+                     "ais_chains", "ais_leapfrog_steps", "max_codes", "encoder_batch", "sigma_em_samples",
+                     "sigma_em_points"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.sigma not in SIGMAS:
@@ -170,8 +175,8 @@ def fit_encoder(decoder: GaussianDecoder, train_x: Tensor, spec: DataSpec, optio
     sigma_raw = None
     if fit_sigma:
         sigma_raw = torch.nn.Parameter(torch.full(spec.pixel_shape, math.log(math.expm1(0.3)), device=device))
-        params.append(sigma_raw)
-    optimiser = torch.optim.Adam(params, lr=options.encoder_lr)
+    groups = [{"params": params}] + ([{"params": [sigma_raw], "lr": options.sigma_lr}] if fit_sigma else [])
+    optimiser = torch.optim.Adam(groups, lr=options.encoder_lr)
     generator = torch.Generator().manual_seed(options.seed)
     for step in range(options.encoder_steps):
         x = train_x[torch.randint(len(train_x), (min(options.encoder_batch, len(train_x)),), generator=generator)]
@@ -204,9 +209,11 @@ def refine_sigma(decoder: GaussianDecoder, encoder: torch.nn.Module, train_x: Te
     mixture of q and the prior (as importance_sampling draws them); each step sets sigma^2 to the residuals'
     mean under the self-normalised weights at the current sigma, which never lowers the objective (EM on the
     draws' mixture). Returns (sigma, the objective in nats per point before each step and after the last)."""
-    S, device = options.sigma_em_samples, train_x.device
-    dims = int(np.prod(spec.shape))
-    n = int(min(len(train_x), 1024, max(64, 2 ** 25 // (S * dims))))  # the residuals held: n x S x dims floats
+    device, dims = train_x.device, int(np.prod(spec.shape))
+    # n points, S draws each, their residuals held (n x S x dims floats, at most 2^25): a per-pixel sigma needs the
+    # points (on 167 digits a third of MNIST's pixels fell to the floor); the draws' weights on images go to one
+    n = min(len(train_x), options.sigma_em_points)
+    S = int(min(options.sigma_em_samples, max(8, 2 ** 25 // (n * dims))))
     generator = torch.Generator(device=device).manual_seed(options.seed + 3)
     x = train_x[torch.randperm(len(train_x), generator=generator, device=device)[:n]]
     from_prior = round(options.prior_share * S)
@@ -278,6 +285,7 @@ class GaussianProposal:
     dispersion: float
     std: Tensor | None = None        # (n, d), encoder
     cholesky: Tensor | None = None   # (n, d, d), laplace
+    fallbacks: int = 0               # hmc: points whose chains never moved, given the Laplace proposal instead
 
     def draw(self, eps: Tensor) -> Tensor:
         """Codes from standard normal draws eps (s, n, d)."""
@@ -422,12 +430,17 @@ def hmc_fitted(decoder: GaussianDecoder, x: Tensor, laplace: GaussianProposal,
     level = torch.diagonal(covariance, dim1=1, dim2=2).mean(1)[:, None, None]
     eye = torch.eye(d, dtype=torch.float64, device=x.device)
     covariance = (1 - options.proposal_shrinkage) * covariance + options.proposal_shrinkage * level * eye
+    # chains that never moved (a posterior too sharp for the step, e.g. pixels at a fitted sigma's floor) leave
+    # no covariance: those points keep the Laplace proposal, N(0, I) in these whitened coordinates
+    stuck = torch.linalg.cholesky_ex(covariance).info != 0
+    covariance[stuck], mean[stuck] = eye, 0.0
     # back to z = centre + L^-T u: the precision there is L covariance^-1 L^T
     chol = laplace.cholesky.double()
     precision = chol @ torch.cholesky_inverse(torch.linalg.cholesky(covariance)) @ chol.transpose(1, 2)
     precision = 0.5 * (precision + precision.transpose(1, 2))
     centre = unwhiten(laplace.centre, laplace.cholesky, mean[:, None, :])[:, 0]
-    return GaussianProposal(centre, options.dispersion, cholesky=torch.linalg.cholesky(precision))
+    return GaussianProposal(centre, options.dispersion, cholesky=torch.linalg.cholesky(precision),
+                            fallbacks=int(stuck.sum()))
 
 
 def importance_sampling(decoder: GaussianDecoder, encoder: torch.nn.Module, x: Tensor, options: LoglikOptions,
@@ -446,10 +459,11 @@ def importance_sampling(decoder: GaussianDecoder, encoder: torch.nn.Module, x: T
     generator = torch.Generator(device=x.device).manual_seed(options.seed)
     points = max(1, min(n, 64))
     chunk = max(1, options.max_codes // points)
-    estimates, ess = np.empty(n), np.empty(n)
+    estimates, ess, fallbacks = np.empty(n), np.empty(n), 0
     for rows in _batches(n, points):
         xb = x[rows]
         gaussian = proposal(decoder, encoder, xb, options, None if starts is None else starts[rows])
+        fallbacks += gaussian.fallbacks
         log_w = []
         with torch.no_grad():
             for s in _batches(S, chunk):
@@ -468,7 +482,7 @@ def importance_sampling(decoder: GaussianDecoder, encoder: torch.nn.Module, x: T
             progress(f"importance sampling: {rows.stop} of {n} points", rows.stop / n)
     return Estimate("is", estimates, S, ess, time.perf_counter() - started,
                     {"proposal": options.proposal, "dispersion": options.dispersion, "prior_share": share,
-                     "map_steps": options.map_steps,
+                     "map_steps": options.map_steps, **({"laplace_fallbacks": fallbacks} if fallbacks else {}),
                      **{k: v for k, v in options.key().items() if k.startswith("proposal_")}})
 
 

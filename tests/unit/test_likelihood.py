@@ -260,6 +260,28 @@ def test_the_hmc_proposal_corrects_a_wrong_gaussian_to_the_posterior(linear_gaus
     assert hmc_based.extra["proposal"] == "hmc" and hmc_based.ess.mean() > 0.8 * FAST.importance_samples
 
 
+def test_points_whose_hmc_chains_never_move_keep_the_laplace_proposal(linear_gaussian):
+    """A point whose posterior HMC cannot move in (here every move is rejected: a NaN energy away from the start)
+    leaves no sample covariance; it keeps the Laplace proposal, and the others are fitted as usual."""
+    from engine.metrics.likelihood import GaussianProposal, gauss_newton_precision, hmc_fitted
+
+    decoder, _, test, _ = linear_gaussian
+    x, centre = test[:4], torch.zeros(4, LATENT)
+    laplace = GaussianProposal(centre, 1.0, cholesky=torch.linalg.cholesky(gauss_newton_precision(decoder, centre)))
+    stuck_row = 2
+
+    def decode(z: torch.Tensor) -> torch.Tensor:  # NaN wherever point 2's chains leave its start
+        mean = decoder.decode(z)
+        moved = (z.abs().sum(1, keepdim=True) > 0) & (torch.arange(len(z))[:, None] // 8 == stuck_row)
+        return torch.where(moved, torch.nan, mean)
+
+    fitted = hmc_fitted(replace(decoder, decode=decode), x, laplace, replace(FAST, proposal_chains=8, proposal_samples=20))
+    assert fitted.fallbacks == 1 and torch.isfinite(fitted.cholesky).all()
+    assert torch.equal(fitted.centre[stuck_row], laplace.centre[stuck_row])
+    assert torch.allclose(fitted.cholesky[stuck_row].double(), laplace.cholesky[stuck_row].double(), rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(fitted.cholesky[0].double(), laplace.cholesky[0].double(), rtol=1e-2)
+
+
 def test_few_annealing_temperatures_underestimate_as_ais_must(linear_gaussian):
     """AIS is a stochastic lower bound: with 10 temperatures its mean falls clearly below the exact value (a
     weight update after, instead of before, each transition would not)."""
