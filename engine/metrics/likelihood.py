@@ -217,16 +217,13 @@ def refine_sigma(decoder: GaussianDecoder, encoder: torch.nn.Module, train_x: Te
     generator = torch.Generator(device=device).manual_seed(options.seed + 3)
     x = train_x[torch.randperm(len(train_x), generator=generator, device=device)[:n]]
     from_prior = round(options.prior_share * S)
-    share = from_prior / S
     with torch.no_grad():
         mu, log_var = encoder(x).chunk(2, dim=1)
-        std = (0.5 * log_var).exp() * math.sqrt(options.dispersion)
+        q = GaussianProposal(mu, options.dispersion, std=(0.5 * log_var).exp())
         eps = torch.randn(S, *mu.shape, generator=generator, device=device)
-        z = torch.where((torch.arange(S, device=device) < from_prior)[:, None, None], eps, mu + std * eps)
-        log_q = log_standard_normal((z - mu) / std).double() - std.log().sum(1).double()
+        z = torch.where((torch.arange(S, device=device) < from_prior)[:, None, None], eps, q.draw(eps))
         log_prior = log_standard_normal(z.double())
-        log_r = log_q if from_prior == 0 else torch.logaddexp(log_q + math.log1p(-share), log_prior + math.log(share))
-        base = log_prior - log_r                                                    # (S, n)
+        base = log_prior - defensive_log_density(q.log_prob(z), log_prior, from_prior / S)   # (S, n)
         squared = torch.cat([(x - decoder.decode(codes.flatten(0, 1)).unflatten(0, codes.shape[:2])).square()
                              for codes in z.split(max(1, options.max_codes // n))])  # (S, n, *shape)
         channels = [i for i, size in enumerate(spec.pixel_shape) if size == 1 and spec.shape[i] > 1]
@@ -443,6 +440,13 @@ def hmc_fitted(decoder: GaussianDecoder, x: Tensor, laplace: GaussianProposal,
                             fallbacks=int(stuck.sum()))
 
 
+def defensive_log_density(log_q: Tensor, log_prior: Tensor, share: float) -> Tensor:
+    """log r(z) of the mixture (1 - share) q + share p(z) that defensive importance sampling draws from."""
+    if share == 0:
+        return log_q
+    return torch.logaddexp(log_q + math.log1p(-share), log_prior + math.log(share))
+
+
 def importance_sampling(decoder: GaussianDecoder, encoder: torch.nn.Module, x: Tensor, options: LoglikOptions,
                         starts: Tensor | None = None,
                         progress: Callable[[str, float], None] | None = None) -> Estimate:
@@ -472,8 +476,7 @@ def importance_sampling(decoder: GaussianDecoder, encoder: torch.nn.Module, x: T
                 z = torch.where(prior_rows, eps, gaussian.draw(eps))            # (s, nb, d)
                 mean = decoder.decode(z.flatten(0, 1)).unflatten(0, z.shape[:2])
                 log_q, log_prior = gaussian.log_prob(z), log_standard_normal(z.double())
-                log_r = log_q if from_prior == 0 else torch.logaddexp(log_q + math.log1p(-share),
-                                                                      log_prior + math.log(share))
+                log_r = defensive_log_density(log_q, log_prior, share)
                 log_w.append(decoder.log_likelihood(xb, mean).double() + log_prior - log_r)
         log_w = torch.cat(log_w)                                                # (S, nb) float64
         estimates[rows] = (torch.logsumexp(log_w, 0) - math.log(S)).cpu().numpy()
