@@ -208,7 +208,7 @@ def cmd_loglik(args) -> int:
                             dispersion=args.dispersion, prior_share=args.prior_share, proposal=args.proposal,
                             proposal_chains=args.proposal_chains, proposal_samples=args.proposal_samples,
                             encoder_steps=args.encoder_steps, sigma=args.sigma,
-                            sigma_em_iterations=args.sigma_em_iterations,
+                            sigma_em_iterations=args.sigma_em_iterations, sigma_shared=args.sigma_shared,
                             ais_temperatures=args.ais_temperatures, ais_chains=args.ais_chains, seed=args.seed)
     options.check()
     progress = ProgressFile(args.status)
@@ -432,6 +432,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--sigma-em-iterations", type=int, default=30,
                    help="a fitted sigma: EM steps on the importance-sampled log p(x) of training points after "
                         "the ELBO fit (0 = the ELBO's sigma)")
+    s.add_argument("--sigma-shared", action="store_true",
+                   help="a fitted sigma: one value for every dimension instead of one per pixel, so that no "
+                        "constant pixel (MNIST's blank border) is scored at the floor: a generator-only figure")
     s.add_argument("--ais-temperatures", type=int, default=500)
     s.add_argument("--ais-chains", type=int, default=16)
     s.add_argument("--simulated", action="store_true",

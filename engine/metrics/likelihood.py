@@ -36,7 +36,7 @@ from engine.data import DataSpec
 LOG_2PI = math.log(2 * math.pi)
 ESTIMATORS = ("is", "ais", "both")
 SIGMAS = ("own", "fitted")
-SIGMA_FIT_FIELDS = ("sigma_lr", "sigma_em_iterations", "sigma_em_samples", "sigma_em_points")  # in a cache key where sigma is fitted
+SIGMA_FIT_FIELDS = ("sigma_lr", "sigma_em_iterations", "sigma_em_samples", "sigma_em_points", "sigma_shared")  # in a cache key where sigma is fitted
 
 
 @dataclass
@@ -73,6 +73,9 @@ class LoglikOptions:
                                      # points after the ELBO fit, whose sigma a poor q(z|x) inflates (ring8: 0.9)
     sigma_em_samples: int = 256      # draws per training point in those EM steps (fewer in high dimensions)
     sigma_em_points: int = 1024      # training points of those EM steps
+    sigma_shared: bool = False       # a fitted sigma: one value for every dimension instead of one per pixel
+                                     # (per channel for vectors), which no constant pixel can pull to the floor:
+                                     # a figure of the generator's fit, not of MNIST's blank border (ours)
     max_codes: int = 8192            # codes decoded at once (memory / speed)
     seed: int = 0
 
@@ -82,6 +85,8 @@ class LoglikOptions:
         fields = dataclasses.asdict(self)
         if self.sigma == "own":  # the default, left out so that results saved before the option still match
             del fields["sigma"]
+        if not self.sigma_shared:  # likewise
+            del fields["sigma_shared"]
         return {k: v for k, v in fields.items() if (self.proposal == "hmc" or not k.startswith("proposal_"))
                 and (fits_sigma or k not in SIGMA_FIT_FIELDS)}
 
@@ -163,7 +168,8 @@ def fit_encoder(decoder: GaussianDecoder, train_x: Tensor, spec: DataSpec, optio
                 fit_sigma: bool = False, progress: Callable[[str, float], None] | None = None, width: int = 64
                 ) -> tuple[torch.nn.Module, Tensor]:
     """q(z|x) = N(mu(x), diag exp(log_var(x))) maximising the ELBO of the frozen generator on train_x; with
-    fit_sigma, a per-dimension (per-pixel) sigma is fitted in the same objective. Returns (encoder, sigma).
+    fit_sigma, a per-dimension (per-pixel) sigma, or one shared by every dimension (options.sigma_shared), is
+    fitted in the same objective. Returns (encoder, sigma).
     The encoder: a 2 x 128 ReLU MLP for vectors; for images the DCGAN discriminator of `width` without its output
     layer plus a linear map (PresGAN's VAE encoder, algorithms.md 3.7)."""
     from engine import nets
@@ -174,7 +180,8 @@ def fit_encoder(decoder: GaussianDecoder, train_x: Tensor, spec: DataSpec, optio
     params = list(encoder.parameters())
     sigma_raw = None
     if fit_sigma:
-        sigma_raw = torch.nn.Parameter(torch.full(spec.pixel_shape, math.log(math.expm1(0.3)), device=device))
+        shape = fitted_sigma_shape(spec, options)
+        sigma_raw = torch.nn.Parameter(torch.full(shape, math.log(math.expm1(0.3)), device=device))
     groups = [{"params": params}] + ([{"params": [sigma_raw], "lr": options.sigma_lr}] if fit_sigma else [])
     optimiser = torch.optim.Adam(groups, lr=options.encoder_lr)
     generator = torch.Generator().manual_seed(options.seed)
@@ -194,6 +201,11 @@ def fit_encoder(decoder: GaussianDecoder, train_x: Tensor, spec: DataSpec, optio
                      step / options.encoder_steps)
     encoder.train(False)
     return encoder, _sigma(decoder, sigma_raw, options).detach()
+
+
+def fitted_sigma_shape(spec: DataSpec, options: LoglikOptions) -> tuple[int, ...]:
+    """A fitted sigma's shape: one per pixel, shared over channels (the data's pixel_shape), or one value."""
+    return (1,) * len(spec.pixel_shape) if options.sigma_shared else spec.pixel_shape
 
 
 def _sigma(decoder: GaussianDecoder, sigma_raw: Tensor | None, options: LoglikOptions) -> Tensor:
@@ -226,8 +238,9 @@ def refine_sigma(decoder: GaussianDecoder, encoder: torch.nn.Module, train_x: Te
         base = log_prior - defensive_log_density(q.log_prob(z), log_prior, from_prior / S)   # (S, n)
         squared = torch.cat([(x - decoder.decode(codes.flatten(0, 1)).unflatten(0, codes.shape[:2])).square()
                              for codes in z.split(max(1, options.max_codes // n))])  # (S, n, *shape)
-        channels = [i for i, size in enumerate(spec.pixel_shape) if size == 1 and spec.shape[i] > 1]
-        sigma, objective = decoder.sigma.expand(spec.pixel_shape), []
+        shape = fitted_sigma_shape(spec, options)
+        pooled = [i for i, size in enumerate(shape) if size == 1 and spec.shape[i] > 1]  # channels, or every dim
+        sigma, objective = decoder.sigma.expand(shape), []
         for step in range(options.sigma_em_iterations + 1):
             full = sigma.expand(spec.shape)
             log_w = base - (0.5 * squared / full.square() + full.log()).flatten(2).sum(-1).double()
@@ -237,8 +250,8 @@ def refine_sigma(decoder: GaussianDecoder, encoder: torch.nn.Module, train_x: Te
                 break
             weights = torch.softmax(log_w, 0).to(squared.dtype)                    # (S, n), normalised per point
             variance = torch.einsum("sn,sn...->...", weights, squared) / n          # (*shape)
-            if channels:
-                variance = variance.mean(dim=channels, keepdim=True)
+            if pooled:
+                variance = variance.mean(dim=pooled, keepdim=True)
             sigma = variance.sqrt().clamp(min=options.sigma_floor)
     return sigma.detach(), objective
 
@@ -615,7 +628,8 @@ def model_loglik(model, train_x: Tensor, test_x: Tensor, options: LoglikOptions,
         device = model.device
         train_x, test_x = train_x.to(device), test_x.to(device)
         dims = int(np.prod(spec.shape))
-        out = {"sigma": "fitted at test time" if needs_sigma else "the model's own",
+        fitted = "fitted at test time" + (", one value for every dimension" if options.sigma_shared else "")
+        out = {"sigma": fitted if needs_sigma else "the model's own",
                # a continuous density on the data's own scale, not dequantised: not comparable with 8-bit figures
                "scale": f"continuous density of data on [{spec.low:.4g}, {spec.high:.4g}]",
                "truncated": decoder.bounds is not None, "points": len(test_x), "dims": dims,

@@ -89,6 +89,31 @@ def test_em_takes_a_fitted_sigma_to_the_datas_noise_where_the_elbo_fit_stops_sho
     assert objective[-1] > objective[0] + 1.0
 
 
+def test_a_shared_fitted_sigma_is_the_residuals_pooled_scale_where_the_per_dimension_one_follows_each():
+    """The circle again plus a third dimension the generator holds at 0.5, noise 0.05, 0.05 and 0.2: the
+    per-dimension fit finds each, the shared one (--sigma-shared) the maximum-likelihood value, with a lower
+    objective (one parameter instead of three). The code's angle absorbs the noise along the circle, and its
+    posterior spread s adds s^2 there, so s^2 = (s^2 + 0.05^2 + 0.2^2) / 3: s = sqrt((0.05^2 + 0.2^2) / 2)."""
+    torch.manual_seed(0)
+    angle = torch.rand(3000) * 2 * math.pi
+    x = torch.cat([2 * torch.stack([angle.cos(), angle.sin()], 1), torch.full((3000, 1), 0.5)], 1)
+    x = x + torch.tensor([0.05, 0.05, 0.2]) * torch.randn(3000, 3)
+    spec = DataSpec(name="circle", kind="vector", shape=(3,), low=-3.0, high=3.0)
+    fits = {}
+    for shared in (False, True):
+        decoder = GaussianDecoder(lambda z: torch.cat([2 * F.normalize(z[:, :2], dim=1),
+                                                       torch.full((len(z), 1), 0.5)], 1), torch.ones(3), 4)
+        options = LoglikOptions(encoder_steps=200, sigma_em_iterations=30, sigma_em_samples=256, sigma_shared=shared)
+        encoder, decoder.sigma = fit_encoder(decoder, x, spec, options, fit_sigma=True)
+        fits[shared] = refine_sigma(decoder, encoder, x, spec, options)
+    (each, each_objective), (shared, shared_objective) = fits[False], fits[True]
+    assert each.shape == (3,) and (each - torch.tensor([0.05, 0.05, 0.2])).abs().max() < 0.01
+    assert shared.shape == (1,)
+    assert shared.item() == pytest.approx(math.sqrt((0.05 ** 2 + 0.2 ** 2) / 2), abs=0.01)
+    assert shared_objective[-1] < each_objective[-1] - 0.3
+    assert "sigma_shared" in options.key() and "sigma_shared" not in replace(options, sigma_shared=False).key()
+
+
 def test_truncated_pixel_likelihood_integrates_to_one_on_the_range():
     decoder = GaussianDecoder(lambda z: z, torch.tensor([0.3]), 1, bounds=(-1.0, 1.0))
     grid = torch.linspace(-1, 1, 20001)[:, None]
