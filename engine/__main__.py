@@ -207,6 +207,7 @@ def cmd_loglik(args) -> int:
     options = LoglikOptions(estimator=args.estimator, importance_samples=args.importance_samples,
                             dispersion=args.dispersion, prior_share=args.prior_share, proposal=args.proposal,
                             proposal_chains=args.proposal_chains, proposal_samples=args.proposal_samples,
+                            map_starts=args.map_starts,
                             encoder_steps=args.encoder_steps, sigma=args.sigma,
                             sigma_em_iterations=args.sigma_em_iterations, sigma_shared=args.sigma_shared,
                             ais_temperatures=args.ais_temperatures, ais_chains=args.ais_chains, seed=args.seed)
@@ -422,6 +423,10 @@ def parser() -> argparse.ArgumentParser:
                         "posterior (PresGAN appendix 7.1; slower, right where the posterior is far from Gaussian)")
     s.add_argument("--proposal-chains", type=int, default=8, help="hmc proposal: chains per point")
     s.add_argument("--proposal-samples", type=int, default=100, help="hmc proposal: kept transitions per chain")
+    s.add_argument("--map-starts", type=int, default=8,
+                   help="L-BFGS runs per point toward the proposal's MAP code, from the encoder mean and prior "
+                        "draws; the highest log joint is kept (posteriors of GAN-trained generators have several "
+                        "modes)")
     s.add_argument("--prior-share", type=float, default=0.5,
                    help="share of the S draws taken from the prior (defensive mixture; 0 = the Gaussian only)")
     s.add_argument("--encoder-steps", type=int, default=1_000, help="Adam steps fitting the encoder (ELBO)")
