@@ -210,6 +210,7 @@ def cmd_loglik(args) -> int:
                             map_starts=args.map_starts,
                             encoder_steps=args.encoder_steps, sigma=args.sigma,
                             sigma_em_iterations=args.sigma_em_iterations, sigma_shared=args.sigma_shared,
+                            sigma_em_map=args.sigma_em_map,
                             ais_temperatures=args.ais_temperatures, ais_chains=args.ais_chains, seed=args.seed)
     options.check()
     progress = ProgressFile(args.status)
@@ -437,6 +438,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--sigma-em-iterations", type=int, default=30,
                    help="a fitted sigma: EM steps on the importance-sampled log p(x) of training points after "
                         "the ELBO fit (0 = the ELBO's sigma)")
+    s.add_argument("--sigma-em-map", action=argparse.BooleanOptionalAction, default=True,
+                   help="a fitted sigma: half of the EM's draws from the Laplace approximation at each training "
+                        "point's MAP code (--no-sigma-em-map: from the fitted encoder and the prior only)")
     s.add_argument("--sigma-shared", action="store_true",
                    help="a fitted sigma: one value for every dimension instead of one per pixel, so that no "
                         "constant pixel (MNIST's blank border) is scored at the floor: a generator-only figure")
