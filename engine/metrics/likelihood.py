@@ -95,6 +95,8 @@ class LoglikOptions:
         for flag in ("sigma_shared", "sigma_em_map"):  # likewise (False: what results before the options did)
             if not fields[flag]:
                 del fields[flag]
+        if self.map_starts == 1:  # likewise: one start is what results before the option did
+            del fields["map_starts"]
         return {k: v for k, v in fields.items() if (self.proposal == "hmc" or not k.startswith("proposal_"))
                 and (fits_sigma or k not in SIGMA_FIT_FIELDS)}
 

@@ -303,6 +303,7 @@ def test_prior_starts_find_the_map_where_the_encoders_start_leads_to_a_lower_mod
     assert (one - 2.0).abs().max() < 0.2 and many.abs().max() < 0.6
     gain = decoder.log_joint(x, many) - decoder.log_joint(x, one)
     assert (gain > 1.5).all()
+    assert "map_starts" in FAST.key() and "map_starts" not in replace(FAST, map_starts=1).key()  # older results match
 
 
 def test_the_hmc_proposal_corrects_a_wrong_gaussian_to_the_posterior(linear_gaussian):
