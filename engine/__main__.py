@@ -207,7 +207,7 @@ def cmd_loglik(args) -> int:
     options = LoglikOptions(estimator=args.estimator, importance_samples=args.importance_samples,
                             dispersion=args.dispersion, prior_share=args.prior_share, proposal=args.proposal,
                             proposal_chains=args.proposal_chains, proposal_samples=args.proposal_samples,
-                            map_starts=args.map_starts,
+                            map_starts=args.map_starts, map_modes=args.map_modes, mode_radius=args.mode_radius,
                             encoder_steps=args.encoder_steps, sigma=args.sigma,
                             sigma_em_iterations=args.sigma_em_iterations, sigma_shared=args.sigma_shared,
                             sigma_em_map=args.sigma_em_map,
@@ -428,6 +428,12 @@ def parser() -> argparse.ArgumentParser:
                    help="L-BFGS runs per point toward the proposal's MAP code, from the encoder mean and prior "
                         "draws; the highest log joint is kept (posteriors of GAN-trained generators have several "
                         "modes)")
+    s.add_argument("--map-modes", type=int, default=1,
+                   help="proposal components per point: one Gaussian at each of its best distinct optima of those "
+                        "runs, the draws split evenly")
+    s.add_argument("--mode-radius", type=float, default=10.0,
+                   help="optima closer than this to a kept one, in its posterior standard deviations under the "
+                        "Laplace approximation, count as the same mode")
     s.add_argument("--prior-share", type=float, default=0.5,
                    help="share of the S draws taken from the prior (defensive mixture; 0 = the Gaussian only)")
     s.add_argument("--encoder-steps", type=int, default=1_000, help="Adam steps fitting the encoder (ELBO)")

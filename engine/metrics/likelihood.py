@@ -61,6 +61,9 @@ class LoglikOptions:
     encoder_lr: float = 1e-3
     map_steps: int = 200             # L-BFGS iterations moving each proposal mean to the MAP code
     map_starts: int = 8              # L-BFGS runs per point, from the encoder mean and prior draws; the best kept
+    map_modes: int = 1               # proposal components per point: its best distinct optima of those runs
+    mode_radius: float = 10.0        # optima closer than this to a kept one (in its posterior standard deviations
+    #                                  under the Laplace approximation) count as that one's mode
                                      # (a PresGAN's posterior has several modes: on 4 of 10 digits a prior start
                                      # found one 28-71 nats higher than the encoder mean's)
     ais_temperatures: int = 500      # intermediate distributions (Wu et al.: hundreds to thousands)
@@ -97,13 +100,15 @@ class LoglikOptions:
                 del fields[flag]
         if self.map_starts == 1:  # likewise: one start is what results before the option did
             del fields["map_starts"]
+        if self.map_modes == 1:  # likewise: one mode, the radius unused
+            del fields["map_modes"], fields["mode_radius"]
         return {k: v for k, v in fields.items() if (self.proposal == "hmc" or not k.startswith("proposal_"))
                 and (fits_sigma or k not in SIGMA_FIT_FIELDS)}
 
     def check(self) -> None:
         if self.estimator not in ESTIMATORS:
             raise ConfigError(f"--estimator {self.estimator} must be one of {', '.join(ESTIMATORS)}")
-        for name in ("importance_samples", "map_starts", "proposal_chains", "proposal_samples", "encoder_steps",
+        for name in ("importance_samples", "map_starts", "map_modes", "proposal_chains", "proposal_samples", "encoder_steps",
                      "ais_temperatures", "ais_chains", "ais_leapfrog_steps", "max_codes", "encoder_batch",
                      "sigma_em_samples", "sigma_em_points"):
             if getattr(self, name) < 1:
@@ -122,6 +127,10 @@ class LoglikOptions:
             raise ConfigError(f"--proposal-burn-in must be at least 0, got {self.proposal_burn_in}")
         if self.dispersion <= 0:
             raise ConfigError(f"--dispersion must be positive, got {self.dispersion}")
+        if self.map_modes > self.map_starts:
+            raise ConfigError(f"--map-modes {self.map_modes} cannot exceed --map-starts {self.map_starts}")
+        if self.mode_radius < 0:
+            raise ConfigError(f"--mode-radius must be at least 0, got {self.mode_radius}")
 
 
 @dataclass
@@ -366,22 +375,66 @@ class GaussianProposal:
 PROPOSALS = ("laplace", "encoder", "hmc")
 
 
-def map_codes(decoder: GaussianDecoder, encoder: torch.nn.Module, x: Tensor, options: LoglikOptions,
-              start: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """(MAP code, the encoder's variance) per point: the highest log joint of L-BFGS runs from the encoder mean
-    (or from `start` where its log joint is higher) and from options.map_starts - 1 prior draws."""
+def map_optima(decoder: GaussianDecoder, encoder: torch.nn.Module, x: Tensor, options: LoglikOptions,
+               start: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """(codes (K, n, d), their log joints (K, n), the encoder's variance (n, d)): the optima of L-BFGS runs from
+    the encoder mean (or from `start` where its log joint is higher) and from K - 1 = options.map_starts - 1
+    prior draws."""
     with torch.no_grad():
         mu, log_var = encoder(x).chunk(2, dim=1)
         if start is not None:
             better = decoder.log_joint(x, start) > decoder.log_joint(x, mu)
             mu = torch.where(better[:, None], start, mu)
-    best, best_joint = _lbfgs_map(decoder, x, mu, options)
+    found = [_lbfgs_map(decoder, x, mu, options)]
     generator = torch.Generator(device=x.device).manual_seed(options.seed + 4)
     for _ in range(options.map_starts - 1):
-        found, joint = _lbfgs_map(decoder, x, torch.randn(mu.shape, generator=generator, device=x.device), options)
-        best = torch.where((joint > best_joint)[:, None], found, best)
-        best_joint = torch.maximum(joint, best_joint)
-    return best, log_var.exp()
+        found.append(_lbfgs_map(decoder, x, torch.randn(mu.shape, generator=generator, device=x.device), options))
+    codes, joints = zip(*found)
+    return torch.stack(codes), torch.stack(joints), log_var.exp()
+
+
+def map_codes(decoder: GaussianDecoder, encoder: torch.nn.Module, x: Tensor, options: LoglikOptions,
+              start: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """(MAP code, the encoder's variance) per point: the highest log joint of map_optima's runs (the first run
+    where several tie)."""
+    codes, joints, variance = map_optima(decoder, encoder, x, options, start)
+    return _take(codes, joints.argmax(0)), variance
+
+
+def _take(codes: Tensor, index: Tensor) -> Tensor:
+    """codes[index[i], i] per point i: codes (K, n, d), index (n,) -> (n, d)."""
+    return codes[index, torch.arange(codes.shape[1], device=codes.device)]
+
+
+def distinct_modes(decoder: GaussianDecoder, codes: Tensor, joints: Tensor, count: int,
+                   radius: float) -> tuple[list[GaussianProposal], Tensor]:
+    """The Laplace approximations (dispersion 1) at up to `count` distinct optima per point, best first: after the
+    highest, each next one is the highest optimum lying farther than `radius` from every one kept, measured in
+    that kept one's whitened coordinates (|L^T (z - z_k)|: posterior standard deviations under its Laplace
+    approximation), and each point's count of distinct ones. A point with fewer distinct optima repeats its best
+    (a repeated component leaves the mixture unchanged)."""
+    n = codes.shape[1]
+    order = joints.argsort(0, descending=True)                                 # (K, n)
+    ranked = codes.gather(0, order[:, :, None].expand_as(codes))               # best first per point
+    kept: list[GaussianProposal] = []
+    distinct = torch.zeros(n, dtype=torch.long, device=codes.device)
+    with torch.no_grad():
+        for _ in range(count):
+            if not kept:
+                pick = torch.zeros(n, dtype=torch.long, device=codes.device)
+            else:
+                far = torch.ones(ranked.shape[:2], dtype=torch.bool, device=codes.device)
+                for mode in kept:
+                    offset = (ranked - mode.centre).double()                  # (K, n, d)
+                    white = torch.einsum("nab,knb->kna", mode.cholesky.double().transpose(1, 2), offset)
+                    far &= white.norm(dim=-1) > radius
+                # the first far optimum in rank order, or the best (index 0) where none is far
+                pick = torch.where(far.any(0), far.double().argmax(0), torch.zeros_like(far[0], dtype=torch.long))
+            centre = _take(ranked, pick)
+            chol = torch.linalg.cholesky(gauss_newton_precision(decoder, centre))
+            distinct += (pick > 0) if kept else 1
+            kept.append(GaussianProposal(centre, 1.0, cholesky=chol))
+    return kept, distinct
 
 
 def _lbfgs_map(decoder: GaussianDecoder, x: Tensor, mu: Tensor, options: LoglikOptions) -> tuple[Tensor, Tensor]:
@@ -423,14 +476,28 @@ def gauss_newton_precision(decoder: GaussianDecoder, z: Tensor) -> Tensor:
 
 def proposal(decoder: GaussianDecoder, encoder: torch.nn.Module, x: Tensor, options: LoglikOptions,
              start: Tensor | None = None) -> GaussianProposal:
-    """The proposal of each point, centred on its MAP code (PresGAN 3.3), of options.proposal's covariance."""
-    centre, variance = map_codes(decoder, encoder, x, options, start)
-    if options.proposal == "encoder":
-        return GaussianProposal(centre, options.dispersion, std=variance.sqrt())
-    with torch.no_grad():
-        laplace = GaussianProposal(centre, options.dispersion,
-                                   cholesky=torch.linalg.cholesky(gauss_newton_precision(decoder, centre)))
-    return hmc_fitted(decoder, x, laplace, options) if options.proposal == "hmc" else laplace
+    """The proposal of each point at its MAP code alone (one mode)."""
+    components, _ = proposal_components(decoder, encoder, x, dataclasses.replace(options, map_modes=1), start)
+    return components[0]
+
+
+def proposal_components(decoder: GaussianDecoder, encoder: torch.nn.Module, x: Tensor, options: LoglikOptions,
+                        start: Tensor | None = None) -> tuple[list[GaussianProposal], Tensor]:
+    """The proposals of each point, one per distinct MAP mode (up to options.map_modes, best first), each centred
+    on its mode (PresGAN 3.3) with options.proposal's covariance; and each point's count of distinct modes."""
+    codes, joints, variance = map_optima(decoder, encoder, x, options, start)
+    if options.proposal == "encoder" and options.map_modes == 1:  # no Laplace approximation needed
+        best = _take(codes, joints.argmax(0))
+        return [GaussianProposal(best, options.dispersion, std=variance.sqrt())], torch.ones_like(joints[0]).long()
+    modes, distinct = distinct_modes(decoder, codes, joints, options.map_modes, options.mode_radius)
+    components = []
+    for mode in modes:
+        if options.proposal == "encoder":
+            components.append(GaussianProposal(mode.centre, options.dispersion, std=variance.sqrt()))
+            continue
+        laplace = dataclasses.replace(mode, dispersion=options.dispersion)
+        components.append(hmc_fitted(decoder, x, laplace, options) if options.proposal == "hmc" else laplace)
+    return components, distinct
 
 
 class WhitenedPosterior:
@@ -519,33 +586,43 @@ def mixture_log_density(parts: list[tuple[float, Tensor]]) -> Tensor:
 def importance_sampling(decoder: GaussianDecoder, encoder: torch.nn.Module, x: Tensor, options: LoglikOptions,
                         starts: Tensor | None = None,
                         progress: Callable[[str, float], None] | None = None) -> Estimate:
-    """log p(x) per point by importance sampling from the over-dispersed Gaussian at the MAP code, mixed with the
-    prior: a share `prior_share` of the S draws (stratified) comes from p(z), and every draw is weighted by the
-    mixture's density (defensive importance sampling, Hesterberg 1995; deterministic-mixture weights, Owen and
-    Zhou 2000), so a weight never exceeds p(x | z) / prior_share. The Gaussian alone is under-dispersed where
-    the posterior is a curved thin shell (a 32-D code for a 2-D point: ESS 3 of 1,000 on ring8, 12 nats below
-    AIS); the prior share then carries the estimate, while on images the Gaussian does."""
+    """log p(x) per point by importance sampling from the over-dispersed Gaussian at the MAP code (one per distinct
+    mode with map_modes > 1, the draws split evenly among them), mixed with the prior: a share `prior_share` of
+    the S draws (stratified) comes from p(z), and every draw is weighted by the mixture's density (defensive
+    importance sampling, Hesterberg 1995; deterministic-mixture weights, Owen and Zhou 2000), so a weight never
+    exceeds p(x | z) / prior_share. The Gaussian alone is under-dispersed where the posterior is a curved thin
+    shell (a 32-D code for a 2-D point: ESS 3 of 1,000 on ring8, 12 nats below AIS); the prior share then
+    carries the estimate, while on images the Gaussian does."""
     started = time.perf_counter()
     S, n = options.importance_samples, len(x)
     from_prior = round(options.prior_share * S) if S > 1 else 0
-    share = from_prior / S
+    # draw s comes from the prior below from_prior, then from component (s - from_prior) * M // (S - from_prior)
+    component = torch.div((torch.arange(S) - from_prior).clamp(min=0) * options.map_modes,
+                          max(S - from_prior, 1), rounding_mode="floor")
+    component[:from_prior] = -1
+    shares = [(component == k).sum().item() / S for k in range(-1, options.map_modes)]  # prior first
     generator = torch.Generator(device=x.device).manual_seed(options.seed)
     points = max(1, min(n, 64))
     chunk = max(1, options.max_codes // points)
-    estimates, ess, fallbacks = np.empty(n), np.empty(n), 0
+    estimates, ess, fallbacks, modes = np.empty(n), np.empty(n), 0, np.empty(n)
     for rows in _batches(n, points):
         xb = x[rows]
-        gaussian = proposal(decoder, encoder, xb, options, None if starts is None else starts[rows])
-        fallbacks += gaussian.fallbacks
+        gaussians, distinct = proposal_components(decoder, encoder, xb, options,
+                                                  None if starts is None else starts[rows])
+        fallbacks += sum(gaussian.fallbacks for gaussian in gaussians)
+        modes[rows] = distinct.cpu().numpy()
         log_w = []
         with torch.no_grad():
             for s in _batches(S, chunk):
-                eps = torch.randn(s.stop - s.start, *gaussian.centre.shape, generator=generator, device=x.device)
-                prior_rows = (torch.arange(s.start, s.stop, device=x.device) < from_prior)[:, None, None]
-                z = torch.where(prior_rows, eps, gaussian.draw(eps))            # (s, nb, d)
+                eps = torch.randn(s.stop - s.start, *gaussians[0].centre.shape, generator=generator, device=x.device)
+                source = component[s].to(x.device)[:, None, None]
+                z = eps                                                          # (s, nb, d), prior rows as drawn
+                for k, gaussian in enumerate(gaussians):
+                    z = torch.where(source == k, gaussian.draw(eps), z)
                 mean = decoder.decode(z.flatten(0, 1)).unflatten(0, z.shape[:2])
-                log_q, log_prior = gaussian.log_prob(z), log_standard_normal(z.double())
-                log_r = mixture_log_density([(1 - share, log_q), (share, log_prior)])
+                log_prior = log_standard_normal(z.double())
+                log_r = mixture_log_density([(shares[0], log_prior)] +
+                                            [(share, g.log_prob(z)) for share, g in zip(shares[1:], gaussians)])
                 log_w.append(decoder.log_likelihood(xb, mean).double() + log_prior - log_r)
         log_w = torch.cat(log_w)                                                # (S, nb) float64
         estimates[rows] = (torch.logsumexp(log_w, 0) - math.log(S)).cpu().numpy()
@@ -553,8 +630,10 @@ def importance_sampling(decoder: GaussianDecoder, encoder: torch.nn.Module, x: T
         if progress is not None:
             progress(f"importance sampling: {rows.stop} of {n} points", rows.stop / n)
     return Estimate("is", estimates, S, ess, time.perf_counter() - started,
-                    {"proposal": options.proposal, "dispersion": options.dispersion, "prior_share": share,
+                    {"proposal": options.proposal, "dispersion": options.dispersion, "prior_share": shares[0],
                      "map_steps": options.map_steps, "map_starts": options.map_starts,
+                     **({"map_modes": options.map_modes, "mode_radius": options.mode_radius,
+                         "distinct_modes_mean": float(modes.mean())} if options.map_modes > 1 else {}),
                      **({"laplace_fallbacks": fallbacks} if fallbacks else {}),
                      **{k: v for k, v in options.key().items() if k.startswith("proposal_")}})
 

@@ -306,6 +306,27 @@ def test_prior_starts_find_the_map_where_the_encoders_start_leads_to_a_lower_mod
     assert "map_starts" in FAST.key() and "map_starts" not in replace(FAST, map_starts=1).key()  # older results match
 
 
+def test_a_proposal_component_at_each_distinct_mode_recovers_the_mass_one_mode_misses():
+    """x = z^2 + noise 0.05 at x = 1: the posterior has two equal modes, z = +-1, 80 posterior standard deviations
+    apart. A Gaussian at one of them (no prior share) puts almost no draws on the other and reads log 2 low; one
+    component at each mode finds the exact value (a 1-D integral on a grid)."""
+    decoder = GaussianDecoder(lambda z: z.square(), torch.tensor([0.05]), 1)
+    x = torch.full((4, 1), 1.0)
+    grid = torch.linspace(-4, 4, 400_001, dtype=torch.float64)[:, None]
+    log_joint = decoder.log_joint(torch.ones(1, 1).double(), grid).double()
+    exact = float(torch.logsumexp(log_joint, 0) + math.log(8 / 400_000))
+    options = replace(FAST, map_starts=8, prior_share=0.0, proposal="laplace", importance_samples=2000)
+    one = importance_sampling(decoder, FixedStart(0.9), x, options)
+    two = importance_sampling(decoder, FixedStart(0.9), x, replace(options, map_modes=2))
+    assert np.allclose(one.per_point, exact - math.log(2), atol=0.05)
+    assert np.allclose(two.per_point, exact, atol=0.05)
+    assert two.extra["distinct_modes_mean"] == 2.0 and two.ess.mean() > 0.8 * options.importance_samples
+    # optima within the radius are one mode: the second component then repeats the first
+    same = importance_sampling(decoder, FixedStart(0.9), x, replace(options, map_modes=2, mode_radius=1000.0))
+    assert same.extra["distinct_modes_mean"] == 1.0 and np.allclose(same.per_point, one.per_point, atol=0.05)
+    assert "map_modes" not in options.key() and replace(options, map_modes=2).key()["mode_radius"] == 10.0
+
+
 def test_the_hmc_proposal_corrects_a_wrong_gaussian_to_the_posterior(linear_gaussian):
     """PresGAN appendix 7.1's proposal: HMC samples run from a Gaussian of the wrong centre and a 4x too narrow
     covariance come back with the exact posterior's mean and covariance (a linear Gaussian's posterior is
