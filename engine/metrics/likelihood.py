@@ -61,11 +61,11 @@ class LoglikOptions:
     encoder_lr: float = 1e-3
     map_steps: int = 200             # L-BFGS iterations moving each proposal mean to the MAP code
     map_starts: int = 8              # L-BFGS runs per point, from the encoder mean and prior draws; the best kept
+                                     # (a PresGAN's posterior has several modes: on 4 of 10 digits a prior start
+                                     # found one 28-71 nats higher than the encoder mean's)
     map_modes: int = 1               # proposal components per point: its best distinct optima of those runs
     mode_radius: float = 10.0        # optima closer than this to a kept one (in its posterior standard deviations
     #                                  under the Laplace approximation) count as that one's mode
-                                     # (a PresGAN's posterior has several modes: on 4 of 10 digits a prior start
-                                     # found one 28-71 nats higher than the encoder mean's)
     ais_temperatures: int = 500      # intermediate distributions (Wu et al.: hundreds to thousands)
     ais_chains: int = 16             # chains per point
     ais_leapfrog_steps: int = 10     # one HMC transition of this many leapfrog steps per temperature (Wu et al.)
