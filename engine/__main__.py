@@ -207,9 +207,10 @@ def cmd_loglik(args) -> int:
     options = LoglikOptions(estimator=args.estimator, importance_samples=args.importance_samples,
                             dispersion=args.dispersion, prior_share=args.prior_share, proposal=args.proposal,
                             proposal_chains=args.proposal_chains, proposal_samples=args.proposal_samples,
-                            map_starts=args.map_starts, map_modes=args.map_modes, mode_radius=args.mode_radius,
+                            proposal_burn_in=args.proposal_burn_in, map_starts=args.map_starts, map_modes=args.map_modes, mode_radius=args.mode_radius,
                             encoder_steps=args.encoder_steps, sigma=args.sigma,
-                            sigma_em_iterations=args.sigma_em_iterations, sigma_shared=args.sigma_shared,
+                            sigma_em_iterations=args.sigma_em_iterations, sigma_em_points=args.sigma_em_points,
+                            sigma_shared=args.sigma_shared,
                             sigma_em_map=args.sigma_em_map,
                             ais_temperatures=args.ais_temperatures, ais_chains=args.ais_chains, seed=args.seed)
     options.check()
@@ -424,6 +425,7 @@ def parser() -> argparse.ArgumentParser:
                         "posterior (PresGAN appendix 7.1; slower, right where the posterior is far from Gaussian)")
     s.add_argument("--proposal-chains", type=int, default=8, help="hmc proposal: chains per point")
     s.add_argument("--proposal-samples", type=int, default=100, help="hmc proposal: kept transitions per chain")
+    s.add_argument("--proposal-burn-in", type=int, default=50, help="hmc proposal: transitions discarded first")
     s.add_argument("--map-starts", type=int, default=8,
                    help="L-BFGS runs per point toward the proposal's MAP code, from the encoder mean and prior "
                         "draws; the highest log joint is kept (posteriors of GAN-trained generators have several "
@@ -444,6 +446,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--sigma-em-iterations", type=int, default=30,
                    help="a fitted sigma: EM steps on the importance-sampled log p(x) of training points after "
                         "the ELBO fit (0 = the ELBO's sigma)")
+    s.add_argument("--sigma-em-points", type=int, default=1024,
+                   help="a fitted sigma: training points of those EM steps")
     s.add_argument("--sigma-em-map", action=argparse.BooleanOptionalAction, default=True,
                    help="a fitted sigma: half of the EM's draws from the Laplace approximation at each training "
                         "point's MAP code (--no-sigma-em-map: from the fitted encoder and the prior only)")

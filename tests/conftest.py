@@ -9,10 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from torch import nn
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIRE_ALL = os.environ.get("MODESCOPE_REQUIRE_ALL") == "1"
+# one torch thread per test process: `make test` runs two xdist workers on two cores, and two 2-thread torch
+# processes there run several times slower than two 1-thread ones
+torch.set_num_threads(1)
 
 
 def need(condition: bool, reason: str) -> None:

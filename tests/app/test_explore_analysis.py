@@ -60,7 +60,8 @@ def test_reconstruction_and_likelihood_tabs_read_cached_results(home):
                  ["loglik", "--points", "100", "--estimator", "ais", "--ais-temperatures", "20", "--ais-chains", "2",
                   "--simulated"],
                  ["loglik", "--points", "100", "--importance-samples", "100", "--estimator", "is", "--proposal",
-                  "hmc", "--proposal-chains", "2", "--proposal-samples", "10", "--encoder-steps", "100"]):
+                  "hmc", "--proposal-chains", "2", "--proposal-samples", "10", "--proposal-burn-in", "5",
+                  "--encoder-steps", "100"]):
         done = run_engine(*args[:1], "--run", str(run_dir), *args[1:])
         assert done.returncode == 0, done.stderr
     at = open_explore("vae-ring8-tabs")
