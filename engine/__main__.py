@@ -207,7 +207,8 @@ def cmd_loglik(args) -> int:
     options = LoglikOptions(estimator=args.estimator, importance_samples=args.importance_samples,
                             dispersion=args.dispersion, prior_share=args.prior_share, proposal=args.proposal,
                             proposal_chains=args.proposal_chains, proposal_samples=args.proposal_samples,
-                            proposal_burn_in=args.proposal_burn_in, map_starts=args.map_starts, map_modes=args.map_modes, mode_radius=args.mode_radius,
+                            proposal_burn_in=args.proposal_burn_in, map_steps=args.map_steps,
+                            map_starts=args.map_starts, map_modes=args.map_modes, mode_radius=args.mode_radius,
                             encoder_steps=args.encoder_steps, sigma=args.sigma,
                             sigma_em_iterations=args.sigma_em_iterations, sigma_em_points=args.sigma_em_points,
                             sigma_shared=args.sigma_shared,
@@ -426,6 +427,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--proposal-chains", type=int, default=8, help="hmc proposal: chains per point")
     s.add_argument("--proposal-samples", type=int, default=100, help="hmc proposal: kept transitions per chain")
     s.add_argument("--proposal-burn-in", type=int, default=50, help="hmc proposal: transitions discarded first")
+    s.add_argument("--map-steps", type=int, default=200, help="L-BFGS iterations of each run toward the MAP code")
     s.add_argument("--map-starts", type=int, default=8,
                    help="L-BFGS runs per point toward the proposal's MAP code, from the encoder mean and prior "
                         "draws; the highest log joint is kept (posteriors of GAN-trained generators have several "

@@ -108,9 +108,9 @@ class LoglikOptions:
     def check(self) -> None:
         if self.estimator not in ESTIMATORS:
             raise ConfigError(f"--estimator {self.estimator} must be one of {', '.join(ESTIMATORS)}")
-        for name in ("importance_samples", "map_starts", "map_modes", "proposal_chains", "proposal_samples", "encoder_steps",
-                     "ais_temperatures", "ais_chains", "ais_leapfrog_steps", "max_codes", "encoder_batch",
-                     "sigma_em_samples", "sigma_em_points"):
+        for name in ("importance_samples", "map_steps", "map_starts", "map_modes", "proposal_chains",
+                     "proposal_samples", "encoder_steps", "ais_temperatures", "ais_chains", "ais_leapfrog_steps",
+                     "max_codes", "encoder_batch", "sigma_em_samples", "sigma_em_points"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.sigma not in SIGMAS:
