@@ -427,7 +427,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--proposal-chains", type=int, default=8, help="hmc proposal: chains per point")
     s.add_argument("--proposal-samples", type=int, default=100, help="hmc proposal: kept transitions per chain")
     s.add_argument("--proposal-burn-in", type=int, default=50, help="hmc proposal: transitions discarded first")
-    s.add_argument("--map-steps", type=int, default=200, help="L-BFGS iterations of each run toward the MAP code")
+    s.add_argument("--map-steps", type=int, default=1000, help="L-BFGS iterations of each run toward the MAP code")
     s.add_argument("--map-starts", type=int, default=8,
                    help="L-BFGS runs per point toward the proposal's MAP code, from the encoder mean and prior "
                         "draws; the highest log joint is kept (posteriors of GAN-trained generators have several "

@@ -59,7 +59,8 @@ class LoglikOptions:
     encoder_steps: int = 1000        # Adam steps fitting q(z|x) (and a test-time sigma) on training data
     encoder_batch: int = 128
     encoder_lr: float = 1e-3
-    map_steps: int = 200             # L-BFGS iterations moving each proposal mean to the MAP code
+    map_steps: int = 1000            # L-BFGS iterations moving each proposal mean to the MAP code: on a 28-px
+                                     # PresGAN 200 stopped 28-147 nats below 1,000 (docs/benchmarks.md)
     map_starts: int = 8              # L-BFGS runs per point, from the encoder mean and prior draws; the best kept
                                      # (a PresGAN's posterior has several modes: on 4 of 10 digits a prior start
                                      # found one 28-71 nats higher than the encoder mean's)

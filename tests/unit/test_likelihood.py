@@ -451,3 +451,24 @@ def test_held_out_points_are_a_seeded_subset_across_a_class_sorted_split():
     rows = held_out_rows(len(labels), 20, seed=0)
     assert len(set(labels[:20])) == 1 and len(set(labels[rows])) >= 6
     assert (np.diff(rows) > 0).all() and np.array_equal(rows, held_out_rows(len(labels), 20, seed=0))
+
+
+def test_the_default_map_steps_reach_the_exact_map_of_a_badly_scaled_batch_where_fewer_do_not():
+    """L-BFGS runs on the batch's summed log joint, so one line search and one curvature history serve every
+    point, and it needs far more iterations than one point's d would: on a linear-Gaussian whose posterior scales
+    span 1,000x, the exact MAP (I + W^T W / s^2)^-1 W^T (x - b) / s^2 of 16 points in 12-D takes ~200 (100 stop
+    88 nats short). On a 28-px PresGAN 200 stopped 28-147 nats short of 1,000 (docs/benchmarks.md)."""
+    from engine.metrics.likelihood import _lbfgs_map
+
+    torch.manual_seed(0)
+    latent, dims, sigma = 12, 20, 0.05
+    weight = torch.linalg.qr(torch.randn(dims, latent))[0] * torch.logspace(-1.5, 1.5, latent)
+    decoder = GaussianDecoder(lambda z: z @ weight.T, torch.full((dims,), sigma), latent)
+    x = torch.randn(16, dims)
+    precision = torch.eye(latent) + weight.T @ weight / sigma**2
+    exact = torch.linalg.solve(precision, (x @ weight).T / sigma**2).T
+    best = decoder.log_joint(x, exact)
+    _, found = _lbfgs_map(decoder, x, torch.zeros_like(exact), LoglikOptions())
+    _, fewer = _lbfgs_map(decoder, x, torch.zeros_like(exact), LoglikOptions(map_steps=100))
+    assert (best - found).max() < 1e-2
+    assert (best - fewer).max() > 10.0
