@@ -1,26 +1,15 @@
 """Probe: where AIS's final chain states sit against the IS proposal (PresGAN sigma <= 0.1, the 10 digits)."""
+import dataclasses
 import math
 import time
 import torch
-from pathlib import Path
-from engine.trainer import load_run
-from engine.registry import load_dataset
-from engine.analysis import held_out_rows
-from engine.models.base import frozen_weights
 import engine.metrics.likelihood as L
+from loglik_probe_setup import OPTIONS, presgan_digits
 
 torch.set_num_threads(1)
-cfg, spec, model, step = load_run(Path("var/t9/presgan_s01"))
-options = L.LoglikOptions(proposal="hmc", encoder_steps=500, ais_chains=4, ais_temperatures=2000)
-test = load_dataset(cfg.data, "test")
-x = test.x[held_out_rows(len(test.x), 10, options.seed)]
-train_x = load_dataset(cfg.data, "train").x
+options = dataclasses.replace(OPTIONS, map_steps=200)  # as measured: the default until session 12
 t0 = time.time()
-with frozen_weights(model):
-    decoder, _ = L.model_decoder(model, spec)
-    torch.manual_seed(options.seed)
-    encoder, sigma = L.fit_encoder(decoder, train_x, spec, options, False, None, width=model.config.conv_width)
-    decoder.sigma = sigma
+with presgan_digits() as (decoder, encoder, x):
     gaussian = L.proposal(decoder, encoder, x, options)
     print("proposal built", round(time.time() - t0), "s", flush=True)
     # AIS as annealed_importance_sampling, keeping the final states
