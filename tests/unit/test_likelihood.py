@@ -455,8 +455,8 @@ def test_held_out_points_are_a_seeded_subset_across_a_class_sorted_split():
 
 def test_the_default_map_steps_reach_the_exact_map_of_a_badly_scaled_batch_where_fewer_do_not():
     """L-BFGS runs on the batch's summed log joint, so one line search and one curvature history serve every
-    point: on a linear-Gaussian whose posterior scales span 1,000x, the exact MAP (I + W^T W / s^2)^-1 W^T (x - b) / s^2 of 16 points in 12-D takes ~200 (100 stop
-    88 nats short). On a 28-px PresGAN 200 stopped 28-147 nats short of 1,000 (docs/benchmarks.md)."""
+    point: on a linear-Gaussian whose posterior scales span 1,000x, the exact MAP (I + W^T W / s^2)^-1 W^T x / s^2
+    of 16 points in 12-D takes ~200 iterations (100 stop 88 nats short). On a 28-px PresGAN 200 stopped 28-147 nats short of 1,000 (docs/benchmarks.md)."""
     from engine.metrics.likelihood import _lbfgs_map
 
     torch.manual_seed(0)
