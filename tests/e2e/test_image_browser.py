@@ -101,7 +101,13 @@ def analyse(page) -> None:
     page.get_by_role("tab", name="Likelihood").click()
     page.get_by_role("combobox", name="Estimator").click()
     page.get_by_role("option", name="importance sampling").click()
+    for label in ("Points", "Importance samples S"):  # the sliders' smallest values (100, 100): the flow, not the figure
+        thumb = page.get_by_role("slider", name=label)
+        thumb.focus()
+        thumb.press("Home")
+        expect(thumb).to_have_attribute("aria-valuetext", "100", timeout=30 * MS)
     page.get_by_role("button", name="Estimate").click()
     expect(page.get_by_text("sigma: fitted at test time", exact=False)).to_be_visible(timeout=300 * MS)
+    expect(page.get_by_text("100 held-out points", exact=False)).to_be_visible()
     page.wait_for_timeout(1000)
     page.screenshot(path=SHOTS / "14-mnist5k-likelihood.png", full_page=True)
