@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -54,22 +56,28 @@ def reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor, kind: str = "l1",
     return sum_over_example(diff.abs() if kind == "l1" else diff.pow(2), batch_dims)
 
 
-def gan_updates(discriminator: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimizer) -> dict[str, float]:
-    """One GAN iteration on discriminator inputs `real` and generated `fake` (still attached to G).
+def gan_updates(discriminator: torch.nn.Module, real: torch.Tensor, generate: Callable[[], torch.Tensor],
+                opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimizer, g_steps: int = 1) -> dict[str, float]:
+    """One GAN iteration on discriminator inputs `real` and generate()'s fakes (attached to G, from one fixed z).
 
-    Shared by the GAN and PacGAN, which differ only in what the discriminator reads.
+    Shared by the GAN and PacGAN, which differ only in what the discriminator reads. g_steps > 1 repeats the
+    generator step on the same z, as carpedm20's DCGAN and PacGAN's Stacked-MNIST code do (2, "to make sure
+    that d_loss does not go to zero"); loss_g is the first step's.
     """
+    fake = generate()
     # 1. discriminator step: max log D(x) + log(1 - D(G(z))) (Goodfellow et al. 2014, eq. 1)
     loss_d = logistic_loss(discriminator(real), discriminator(fake.detach()))
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
-    # 2. generator step, non-saturating: max log D(G(z)) (same paper, section 3) on the same fakes,
-    #    so no second generator pass
-    logits = discriminator(fake)
-    loss_g = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
-    opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()
-    opt_g.step()
-    return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+    losses_g = []
+    for step in range(g_steps):
+        # 2. generator step, non-saturating: max log D(G(z)) (same paper, section 3); the first on the same
+        #    fakes (no second generator pass), any further one on G's new output for the same z
+        logits = discriminator(fake if step == 0 else generate())
+        loss_g = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        losses_g.append(loss_g.item())
+    return {"loss_d": loss_d.item(), "loss_g": losses_g[0]}

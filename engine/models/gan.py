@@ -37,6 +37,9 @@ class GANConfig(Section):
                         help="discriminator Adam lr (VEEGAN: 1e-3)")
     beta1: float = param(0.5, range=(0.0, 0.999), help="Adam beta1 (VEEGAN: 0.5)")
     beta2: float = param(0.999, range=(0.0, 0.9999), help="Adam beta2 (TensorFlow default 0.999)")
+    g_steps: int = param(1, range=(1, 10), help="generator updates per discriminator update, on the same z "
+                                                 "(Goodfellow et al.: 1; carpedm20's DCGAN and PacGAN's "
+                                                 "Stacked-MNIST code: 2)")
 
 
 class GAN(GenerativeModel):
@@ -58,5 +61,7 @@ class GAN(GenerativeModel):
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2))
 
     def train_step(self, x: torch.Tensor) -> dict[str, float]:
-        # the discriminator step, then the non-saturating generator step on the same z (engine.losses)
-        return gan_updates(self.discriminator, x, self.generator(self.prior(x.shape[0])), self.opt_d, self.opt_g)
+        # the discriminator step, then the non-saturating generator step(s) on the same z (engine.losses)
+        z = self.prior(x.shape[0])
+        return gan_updates(self.discriminator, x, lambda: self.generator(z), self.opt_d, self.opt_g,
+                           self.config.g_steps)

@@ -58,6 +58,9 @@ class PacGANConfig(Section):
                         help="discriminator Adam lr (VEEGAN: 1e-3)")
     beta1: float = param(0.5, range=(0.0, 0.999), help="Adam beta1 (VEEGAN: 0.5)")
     beta2: float = param(0.999, range=(0.0, 0.9999), help="Adam beta2 (TensorFlow default 0.999)")
+    g_steps: int = param(1, range=(1, 10), help="generator updates per discriminator update, on the same z "
+                                                 "(Goodfellow et al.: 1; carpedm20's DCGAN and PacGAN's "
+                                                 "Stacked-MNIST code: 2)")
 
     def check(self, prefix: str) -> None:
         if self.batch_size % self.pack:
@@ -93,5 +96,6 @@ class PacGAN(GenerativeModel):
             raise ValueError(f"a batch of {x.shape[0]} rows cannot be split into packs of {m}")
         # packs of real samples and packs of generated ones, never mixed, then the GAN's two steps on packs
         # (the GAN objective on packed inputs, as in the official code's bricks.py)
-        fake = self.generator(self.prior(x.shape[0]))
-        return gan_updates(self.discriminator, pack_samples(x, m), pack_samples(fake, m), self.opt_d, self.opt_g)
+        z = self.prior(x.shape[0])
+        return gan_updates(self.discriminator, pack_samples(x, m), lambda: pack_samples(self.generator(z), m),
+                           self.opt_d, self.opt_g, self.config.g_steps)

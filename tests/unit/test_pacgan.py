@@ -87,3 +87,18 @@ def test_pacgan_with_pack_one_is_the_gan():
     two = build(pack=2, batch_size=16)
     torch.manual_seed(9)
     assert two.train_step(x) != expected
+
+
+@pytest.mark.parametrize("model_class", [GAN, PacGAN])
+def test_g_steps_repeats_the_generator_step_on_the_same_z(model_class):
+    """g_steps = 2 (PacGAN's Stacked-MNIST code): one discriminator update, two generator updates, the second on
+    the first's z through the updated generator."""
+    torch.manual_seed(0)
+    model = model_class(dataclasses.replace(model_class.Config(), batch_size=8, g_steps=2), spec())
+    codes = []
+    model.generator.register_forward_hook(lambda mod, inp, out: codes.append(inp[0].detach().clone()))
+    model.train_step(torch.randn(8, 2))
+    steps = {name: {int(state["step"]) for state in opt.state.values()}
+             for name, opt in (("d", model.opt_d), ("g", model.opt_g))}
+    assert steps == {"d": {1}, "g": {2}}
+    assert len(codes) == 2 and torch.equal(codes[0], codes[1])
