@@ -60,21 +60,27 @@ def result(summary: dict) -> None:
 PROPOSALS = {"laplace": "Laplace at the MAP (fast)", "encoder": "encoder's diagonal (PresGAN 3.3)",
              "hmc": "HMC-fitted (PresGAN appendix 7.1; slower)"}
 SOURCES = {"held-out": "held-out data", "simulated": "simulated from the model (checks the estimators)"}
+POINTS = (20, 50, 100, 200, 500, 1_000)
+# (proposal, points) first offered per data kind. Images: on a 28-px PresGAN the Laplace proposal read 340 nats below
+# the HMC-fitted one on 20 of 20 digits, and AIS costs ~90 s per digit on one thread (docs/benchmarks.md, session 13)
+DEFAULTS = {"image": ("hmc", 20), "vector": ("laplace", 200)}
 
 
-def render(run_dir: Path, step: int) -> None:
+def render(run_dir: Path, step: int, kind: str = "vector") -> None:
     source = st.segmented_control("Points", list(SOURCES), default="held-out", format_func=SOURCES.get,
                                   key="ll_source", help="Points drawn from the model come with the codes that made "
                                   "them, exact posterior draws: AIS run in reverse from those codes bounds log p(x) "
                                   "from above, AIS forward from below (bidirectional Monte Carlo).")
     simulated = source == "simulated"
+    default_proposal, default_points = DEFAULTS.get(kind, DEFAULTS["vector"])
     estimator_col, proposal_col, points_col, samples_col = st.columns(4)
     estimator = estimator_col.selectbox("Estimator", list(ESTIMATORS), format_func=ESTIMATORS.get, key="ll_est")
     proposal = proposal_col.selectbox("IS proposal", list(PROPOSALS), format_func=PROPOSALS.get, key="ll_proposal",
+                                      index=list(PROPOSALS).index(default_proposal),
                                       help="The Gaussian importance sampling draws from. Where a generator's "
                                       "posterior is far from Gaussian (GAN-trained, small sigma) the HMC-fitted one "
                                       "comes closest to AIS.")
-    points = points_col.select_slider("Points", (100, 200, 500, 1_000), value=200, key="ll_points")
+    points = points_col.select_slider("Points", POINTS, value=default_points, key="ll_points")
     samples = samples_col.select_slider("Importance samples S", (100, 1_000, 5_000), value=1_000, key="ll_samples")
     found = analysis_view.result_for(run_dir, "loglik", step, {"estimator": estimator, "importance_samples": samples,
                                                                 "points": points, "proposal": proposal,

@@ -39,7 +39,7 @@ def analysis_tabs(run_dir: Path, config: dict, spec, tabs) -> None:
         recon_view.render(run_dir, spec, step)
     with tabs[4]:
         st.caption(f"Model at step {step:,} (the step slider is on the Map tab).")
-        likelihood_view.render(run_dir, step)
+        likelihood_view.render(run_dir, step, spec.kind)
 
 
 def explore(run_dir: Path) -> None:

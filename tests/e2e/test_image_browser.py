@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from app.likelihood_view import PROPOSALS
 from tests.e2e.conftest import MS, SHOTS, browser_page
 
 
@@ -101,13 +102,15 @@ def analyse(page) -> None:
     page.get_by_role("tab", name="Likelihood").click()
     page.get_by_role("combobox", name="Estimator").click()
     page.get_by_role("option", name="importance sampling").click()
-    for label in ("Points", "Importance samples S"):  # the sliders' smallest values (100, 100): the flow, not the figure
+    for label, smallest in (("Points", "20"), ("Importance samples S", "100")):  # the flow, not the figure
         thumb = page.get_by_role("slider", name=label)
         thumb.focus()
         thumb.press("Home")
-        expect(thumb).to_have_attribute("aria-valuetext", "100", timeout=30 * MS)
+        expect(thumb).to_have_attribute("aria-valuetext", smallest, timeout=30 * MS)
+    proposal = page.get_by_role("combobox", name="IS proposal")
+    expect(proposal).to_match_aria_snapshot(f'- combobox "IS proposal": {PROPOSALS["hmc"]}')  # images' default
     page.get_by_role("button", name="Estimate").click()
     expect(page.get_by_text("sigma: fitted at test time", exact=False)).to_be_visible(timeout=300 * MS)
-    expect(page.get_by_text("100 held-out points", exact=False)).to_be_visible()
+    expect(page.get_by_text("20 held-out points", exact=False)).to_be_visible()
     page.wait_for_timeout(1000)
     page.screenshot(path=SHOTS / "14-mnist5k-likelihood.png", full_page=True)
