@@ -109,6 +109,8 @@ def analyse(page) -> None:
         expect(thumb).to_have_attribute("aria-valuetext", smallest, timeout=30 * MS)
     proposal = page.get_by_role("combobox", name="IS proposal")
     expect(proposal).to_match_aria_snapshot(f'- combobox "IS proposal": {PROPOSALS["hmc"]}')  # images' default
+    proposal.click()  # then the fast one: the flow is under test here, the HMC-fitted proposal in the AppTest
+    page.get_by_role("option", name=PROPOSALS["laplace"]).click()
     page.get_by_role("button", name="Estimate").click()
     expect(page.get_by_text("sigma: fitted at test time", exact=False)).to_be_visible(timeout=300 * MS)
     expect(page.get_by_text("20 held-out points", exact=False)).to_be_visible()
