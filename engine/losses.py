@@ -70,7 +70,6 @@ def gan_updates(discriminator: torch.nn.Module, real: torch.Tensor, generate: Ca
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
-    losses_g = []
     for step in range(g_steps):
         # 2. generator step, non-saturating: max log D(G(z)) (same paper, section 3); the first on the same
         #    fakes (no second generator pass), any further one on G's new output for the same z
@@ -79,5 +78,6 @@ def gan_updates(discriminator: torch.nn.Module, real: torch.Tensor, generate: Ca
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        losses_g.append(loss_g.item())
-    return {"loss_d": loss_d.item(), "loss_g": losses_g[0]}
+        if step == 0:
+            reported_g = loss_g.item()
+    return {"loss_d": loss_d.item(), "loss_g": reported_g}

@@ -18,6 +18,12 @@ from engine import nets
 from engine.nets import ACTIVATIONS, conv_width_param
 
 
+def g_steps_param() -> int:
+    """The config field of the GAN and PacGAN: generator updates per discriminator update (engine.losses)."""
+    return param(1, range=(1, 10), help="generator updates per discriminator update, on the same z (Goodfellow et "
+                                        "al.: 1; carpedm20's DCGAN and PacGAN's Stacked-MNIST code: 2)")
+
+
 @dataclass
 class GANConfig(Section):
     """Defaults: VEEGAN 2-D notebook (generator 2 x 128 ReLU, discriminator 1 x 128 ReLU)."""
@@ -37,9 +43,7 @@ class GANConfig(Section):
                         help="discriminator Adam lr (VEEGAN: 1e-3)")
     beta1: float = param(0.5, range=(0.0, 0.999), help="Adam beta1 (VEEGAN: 0.5)")
     beta2: float = param(0.999, range=(0.0, 0.9999), help="Adam beta2 (TensorFlow default 0.999)")
-    g_steps: int = param(1, range=(1, 10), help="generator updates per discriminator update, on the same z "
-                                                 "(Goodfellow et al.: 1; carpedm20's DCGAN and PacGAN's "
-                                                 "Stacked-MNIST code: 2)")
+    g_steps: int = g_steps_param()
 
 
 class GAN(GenerativeModel):

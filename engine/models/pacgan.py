@@ -16,6 +16,7 @@ import torch
 from engine.config import ConfigError, Section, param
 from engine.data import DataSpec
 from engine.losses import gan_updates
+from engine.models.gan import g_steps_param
 from engine.models.base import GenerativeModel
 from engine import nets
 from engine.nets import ACTIVATIONS, conv_width_param
@@ -59,9 +60,7 @@ class PacGANConfig(Section):
                         help="discriminator Adam lr (VEEGAN: 1e-3)")
     beta1: float = param(0.5, range=(0.0, 0.999), help="Adam beta1 (VEEGAN: 0.5)")
     beta2: float = param(0.999, range=(0.0, 0.9999), help="Adam beta2 (TensorFlow default 0.999)")
-    g_steps: int = param(1, range=(1, 10), help="generator updates per discriminator update, on the same z "
-                                                 "(Goodfellow et al.: 1; carpedm20's DCGAN and PacGAN's "
-                                                 "Stacked-MNIST code: 2)")
+    g_steps: int = g_steps_param()
 
     def check(self, prefix: str) -> None:
         if self.batch_size % self.pack:
