@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from app import analysis_view
+from engine.metrics.likelihood import proposal_for
 
 ESTIMATORS = {"both": "both (IS and AIS)", "is": "importance sampling", "ais": "AIS"}
 NAMES = {"is": "importance sampling", "ais": "annealed importance sampling",
@@ -61,9 +62,19 @@ PROPOSALS = {"laplace": "Laplace at the MAP (fast)", "encoder": "encoder's diago
              "hmc": "HMC-fitted (PresGAN appendix 7.1; slower)"}
 SOURCES = {"held-out": "held-out data", "simulated": "simulated from the model (checks the estimators)"}
 POINTS = (20, 50, 100, 200, 500, 1_000)
-# (proposal, points) first offered per data kind. Images: on a 28-px PresGAN the Laplace proposal read 340 nats below
-# the HMC-fitted one on 20 of 20 digits, and AIS costs ~90 s per digit on one thread (docs/benchmarks.md, session 13)
-DEFAULTS = {"image": ("hmc", 20), "vector": ("laplace", 200)}
+# points first offered per data kind (the proposal: the engine's per-kind default). Images: AIS costs ~90 s per digit
+# on one thread (docs/benchmarks.md, session 13)
+POINTS_BY_KIND = {"image": 20, "vector": 200}
+KIND_KEYED = ("ll_proposal", "ll_points")  # widgets whose first value depends on the run's data kind
+
+
+def forget_other_kinds_choices(kind: str) -> None:
+    """Streamlit keeps a keyed widget's value for the browser session: opening an image run after a vector run
+    would keep the vector run's proposal. Drop those choices when the kind changes, so each kind starts at its own."""
+    if st.session_state.get("ll_kind") != kind:
+        for key in KIND_KEYED:
+            st.session_state.pop(key, None)
+        st.session_state["ll_kind"] = kind
 
 
 def render(run_dir: Path, step: int, kind: str = "vector") -> None:
@@ -72,7 +83,8 @@ def render(run_dir: Path, step: int, kind: str = "vector") -> None:
                                   "them, exact posterior draws: AIS run in reverse from those codes bounds log p(x) "
                                   "from above, AIS forward from below (bidirectional Monte Carlo).")
     simulated = source == "simulated"
-    default_proposal, default_points = DEFAULTS.get(kind, DEFAULTS["vector"])
+    forget_other_kinds_choices(kind)
+    default_proposal, default_points = proposal_for(kind), POINTS_BY_KIND.get(kind, POINTS_BY_KIND["vector"])
     estimator_col, proposal_col, points_col, samples_col = st.columns(4)
     estimator = estimator_col.selectbox("Estimator", list(ESTIMATORS), format_func=ESTIMATORS.get, key="ll_est")
     proposal = proposal_col.selectbox("IS proposal", list(PROPOSALS), format_func=PROPOSALS.get, key="ll_proposal",

@@ -420,8 +420,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--importance-samples", type=int, default=1_000, help="S, proposal draws per point")
     s.add_argument("--estimator", default="both", choices=("is", "ais", "both"))
     s.add_argument("--dispersion", type=float, default=1.0, help="the proposal covariance x this (over-dispersion)")
-    s.add_argument("--proposal", default="laplace", choices=("laplace", "encoder", "hmc"),
-                   help="the Gaussian: laplace = Gauss-Newton covariance at the MAP code (ours); encoder = the "
+    s.add_argument("--proposal", default="auto", choices=("auto", "laplace", "encoder", "hmc"),
+                   help="the Gaussian: auto = hmc for images, laplace for vectors; laplace = Gauss-Newton covariance at the MAP code (ours); encoder = the "
                         "fitted encoder's diagonal (PresGAN 3.3); hmc = mean and covariance of HMC samples of the "
                         "posterior (PresGAN appendix 7.1; slower, right where the posterior is far from Gaussian)")
     s.add_argument("--proposal-chains", type=int, default=8, help="hmc proposal: chains per point")

@@ -116,7 +116,9 @@ def loglik_of_run(run_dir: Path, options, *, step: int | None = None, split: str
     from engine.registry import MODELS, load_dataset
     from engine.trainer import RunFiles
 
-    config = RunFiles(Path(run_dir)).read_config()
+    files = RunFiles(Path(run_dir))
+    config = files.read_config()
+    options = options.for_kind(files.read_spec(config).kind)
     data_name = data or config.data.name
     fits = options.sigma == "fitted" or not issubclass(MODELS[config.model_name], ObservationModel)
     key = {"split": split, "data": data_name, "points": points, "subset": "random", **options.key(fits)}

@@ -10,7 +10,7 @@ import numpy as np
 
 from engine import jobs
 from engine.trainer import RunFiles
-from tests.app.test_explore import figures, open_explore, texts, train, values
+from tests.app.test_explore import figures, open_explore, texts, train, train_images, values
 from tests.conftest import run_engine
 
 
@@ -115,3 +115,16 @@ def test_the_estimate_button_reports_a_failure_in_one_line(home):
     errors = texts(at.error)
     assert "The last loglik job failed: error: checkpoint" in errors and "is corrupt or truncated" in errors
     assert button(at, "Estimate")  # and it can be tried again
+
+
+def test_each_data_kind_starts_at_its_own_likelihood_defaults(home):
+    train(home, "gan", "gan-ring8-kinds")
+    train_images(home, "gan", ["--data", "mnist5k"], "gan-mnist5k-kinds", steps=4)
+    at = open_explore("gan-ring8-kinds")
+    assert (at.selectbox(key="ll_proposal").value, at.select_slider(key="ll_points").value) == ("laplace", 200)
+    at.selectbox(key="ll_proposal").set_value("encoder").run()
+    at.selectbox(key="explore_run").set_value("gan-mnist5k-kinds").run()  # an image run, in the same session
+    assert not at.exception, at.exception
+    assert (at.selectbox(key="ll_proposal").value, at.select_slider(key="ll_points").value) == ("hmc", 20)
+    at.selectbox(key="explore_run").set_value("gan-ring8-kinds").run()
+    assert at.selectbox(key="ll_proposal").value == "laplace"

@@ -244,6 +244,7 @@ def test_a_model_without_an_observation_model_gets_a_fitted_sigma(tmp_path, caps
                  "--encoder-steps", "100", "--sigma-em-points", "128", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["sigma"] == "fitted at test time" and set(out["estimates"]) == {"is"}
+    assert out["estimates"]["is"]["proposal"] == "laplace"  # --proposal auto on vectors
     assert math.isfinite(out["estimates"]["is"]["nats"]) and out["sigma_mean"] > 1e-3
     assert main(["loglik", "--run", str(run), "--data", "mnist5k"]) == 2
     assert "--data mnist5k: examples of shape (1, 28, 28)" in capsys.readouterr().err
@@ -471,3 +472,23 @@ def test_the_default_map_steps_reach_the_exact_map_of_a_badly_scaled_batch_where
     _, fewer = _lbfgs_map(decoder, x, torch.zeros_like(exact), LoglikOptions(map_steps=100))
     assert (best - found).max() < 1e-2
     assert (best - fewer).max() > 10.0
+
+
+def test_the_auto_proposal_is_the_hmc_fitted_one_on_images(tmp_path, capsys):
+    from engine.__main__ import main
+
+    run = tmp_path / "gan-images"
+    assert main(["train", "--model", "gan", "--data", "mnist5k", "--steps", "4", "--set", "train.eval_every=4",
+                 "--set", "model.conv_width=8", "--set", "train.eval_samples=100", "--set", "train.threads=1",
+                 "--no-mlflow", "--out", str(run)]) == 0
+    tiny = ["--points", "2", "--importance-samples", "10", "--estimator", "is", "--encoder-steps", "5",
+            "--map-steps", "5", "--map-starts", "1", "--sigma-em-iterations", "0", "--sigma-em-points", "16",
+            "--proposal-chains", "2", "--proposal-samples", "4", "--proposal-burn-in", "2", "--json"]
+    capsys.readouterr()
+    assert main(["loglik", "--run", str(run), *tiny]) == 0
+    auto = json.loads(capsys.readouterr().out)
+    assert auto["estimates"]["is"]["proposal"] == "hmc" and auto["options"]["proposal"] == "hmc"
+    assert main(["loglik", "--run", str(run), "--proposal", "hmc", *tiny]) == 0  # the same key: read from the cache
+    assert json.loads(capsys.readouterr().out)["cached"]
+    assert main(["loglik", "--run", str(run), "--proposal", "laplace", *tiny]) == 0  # an explicit choice is kept
+    assert json.loads(capsys.readouterr().out)["estimates"]["is"]["proposal"] == "laplace"
