@@ -12,12 +12,13 @@ import streamlit as st
 
 from app import analysis_view, inspect_charts
 from engine.data import DataSpec
-from engine.plots import to_uint8
+from engine.plots import image_grid, to_uint8
 from engine.registry import load_dataset
 
 METHODS = {"tsne": "t-SNE (openTSNE)", "umap": "UMAP", "pca": "PCA (fast preview)"}
 POINTS = (500, 1_000, 2_000, 5_000, 10_000)
 SHOWN = 32  # selected images shown per set
+FRAME = (60, 110, 190)  # the grid's lines between images
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
@@ -52,19 +53,23 @@ def selection(event) -> tuple[list[int], list[int]]:
     return real, generated
 
 
+def framed(images: np.ndarray) -> np.ndarray:
+    """The images as one grid on a blue no pixel takes, so a white, grey or black image still shows as a cell."""
+    return image_grid(images, columns=8, pad=2, background=FRAME)
+
+
 def show_selected(arrays: dict[str, np.ndarray], data: dict, spec: DataSpec, real: list[int],
                   generated: list[int]) -> None:
     st.markdown(f"**Selected: {len(real):,} real, {len(generated):,} generated points**")
     real_rows = tuple(int(arrays["real_index"][i]) for i in real[:SHOWN]) if "real_index" in arrays else ()
     left, right = st.columns(2)
     if spec.kind == "image":
-        with left:
-            if real_rows:
-                images = to_uint8(training_examples(data, real_rows))
-                st.image([im.transpose(1, 2, 0) for im in images], width=56, caption=None)
-        with right:
-            if generated and "generated_x" in arrays:
-                st.image([arrays["generated_x"][i].transpose(1, 2, 0) for i in generated[:SHOWN]], width=56)
+        if real_rows:
+            left.image(framed(to_uint8(training_examples(data, real_rows))), width="stretch",
+                       caption=f"real, the first {len(real_rows)}")
+        if generated and "generated_x" in arrays:
+            shown = arrays["generated_x"][generated[:SHOWN]]
+            right.image(framed(shown), width="stretch", caption=f"generated, the first {len(shown)}")
         return
     if real_rows:
         left.dataframe(pd.DataFrame(training_examples(data, real_rows)).add_prefix("x"), height=240)

@@ -37,16 +37,18 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.rint((np.asarray(images, dtype=np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def image_grid(images: np.ndarray, columns: int = 8, pad: int = 2) -> np.ndarray:
-    """(n, C, H, W) images in [-1, 1] (or uint8) tiled row by row on a white background, as an (rows x H', cols
-    x W', 3) uint8 RGB array; grey images are repeated over the three channels."""
+def image_grid(images: np.ndarray, columns: int = 8, pad: int = 2,
+               background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+    """(n, C, H, W) images in [-1, 1] (or uint8) tiled row by row on a background of this RGB colour (white by
+    default), as an (rows x H', cols x W', 3) uint8 RGB array; grey images are repeated over the three channels."""
     pixels = images if images.dtype == np.uint8 else to_uint8(images)
     n, channels, height, width = pixels.shape
     if channels == 1:
         pixels = np.repeat(pixels, 3, axis=1)
     columns = max(1, min(columns, n))
     rows = -(-n // columns)
-    grid = np.full((rows * (height + pad) + pad, columns * (width + pad) + pad, 3), 255, dtype=np.uint8)
+    grid = np.empty((rows * (height + pad) + pad, columns * (width + pad) + pad, 3), dtype=np.uint8)
+    grid[...] = background
     for i, image in enumerate(pixels):
         top, left = pad + (i // columns) * (height + pad), pad + (i % columns) * (width + pad)
         grid[top:top + height, left:left + width] = image.transpose(1, 2, 0)

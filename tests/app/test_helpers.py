@@ -159,3 +159,13 @@ def test_explore_figures_build():
     assert round(line.y0, 2) == 98.89 and line.yref == "y2"  # on the HQ panel only
     noisy = evals.assign(noisy_modes=1.0, noisy_hq_pct=2.0, noisy_reverse_kl=0.5)
     assert len(charts.mode_curves_figure(noisy).data) == 6
+
+
+def test_an_image_grid_separates_images_of_any_colour_by_its_frame():
+    from app.map_view import FRAME, framed
+
+    white, black = np.full((1, 1, 4, 4), 255, np.uint8), np.zeros((1, 1, 4, 4), np.uint8)
+    grid = framed(np.concatenate([white, black, white]))
+    assert grid.shape == (2 + 4 + 2, 2 + 3 * (4 + 2), 3)  # one row of three, 2-px lines around each
+    assert (grid[2:6, 2:6] == 255).all() and (grid[2:6, 8:12] == 0).all()
+    assert (grid[:, 6:8] == FRAME).all() and (grid[0] == FRAME).all()  # the lines between and around them
