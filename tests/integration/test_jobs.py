@@ -16,7 +16,7 @@ from engine.registry import MODELS
 
 
 @pytest.fixture(autouse=True)
-def no_job_outlives_its_test(home):
+def no_job_outlives_its_test(bare_home):
     yield
     for job in jobs.list_jobs():
         if job.get("state") in ("queued", "running", "stopping"):
@@ -101,9 +101,9 @@ def test_unknown_job_is_a_clear_error(home):
         jobs.status("nope")
 
 
-def test_several_jobs_launched_at_once_on_an_empty_home_all_finish_tracked(home):
+def test_several_jobs_launched_at_once_on_an_empty_home_all_finish_tracked(bare_home):
     """A new store is created and migrated once, under a lock, not by every job at once (issue 10)."""
-    assert not (home / "var" / "mlflow.db").exists()
+    assert not (bare_home / "var" / "mlflow.db").exists()
     cfg = config(60)
     cfg.train.eval_every = 60
     launched = [jobs.launch(cfg, job_id=f"at-once-{i}") for i in range(4)]
