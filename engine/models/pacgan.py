@@ -3,8 +3,7 @@
 A GAN whose discriminator sees `pack` samples concatenated along the feature axis, all real or all
 generated; PacGAN2 (pack = 2) is the default. Everything else is engine/models/gan.py: the same
 networks, optimiser and update order, so GAN and PacGAN runs at the same settings differ only in packing
-(the image presets differ in g_steps too: PacGAN's code takes two generator steps, our GAN preset one).
-"""
+(both image presets take PacGAN's code's two generator steps per iteration)."""
 
 from __future__ import annotations
 
