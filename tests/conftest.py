@@ -34,8 +34,8 @@ def chromium_path() -> str | None:
 
 @pytest.fixture(scope="session")
 def migrated_store(tmp_path_factory) -> Path:
-    """An empty MLflow SQLite store, created and migrated once per test process. Creating and migrating a new
-    store costs 3-4.5 s here, which every home that trains with MLflow used to pay."""
+    """An empty MLflow SQLite store, created and migrated once per test process: opening a new store took 6.0 s
+    here (its migration included), opening a copy of a migrated one 2.9 s."""
     template = tmp_path_factory.mktemp("store-template")
     env = {**os.environ, "MODESCOPE_HOME": str(template), "OMP_NUM_THREADS": "1"}
     env.pop("MLFLOW_TRACKING_URI", None)

@@ -52,8 +52,8 @@ class GAN(GenerativeModel):
         # PresGAN Figure 1 reproduced: the networks and optimiser of PresGAN's ring10 preset; this GAN
         # collapses to 0-2 modes up to ~40k steps (measured, one seed), PresGAN with them covers all 10
         "ring10": {"latent_dim": 32, "batch_size": 64, "lr_g": 1e-3, "lr_d": 1e-4},
-        # images: DCGAN with VEEGAN's Stacked-MNIST setting (nets.DCGAN_SETTING); noise N(0, I), PacGAN's re-run U(-1, 1);
-        # two generator steps as PacGAN's DCGAN code (Stacked MNIST seed 1, 5,000 steps: KL 0.170 -> 0.110)
+        # images: DCGAN with VEEGAN's Stacked-MNIST setting (nets.DCGAN_SETTING); noise N(0, I), PacGAN's re-run
+        # U(-1, 1); two generator steps as PacGAN's DCGAN code (Stacked MNIST seed 1, 5,000 steps: KL 0.170 -> 0.110)
         **nets.image_presets(GANConfig, g_steps=2),
     }
 

@@ -98,8 +98,8 @@ def analyse(page) -> None:
     page.get_by_role("button", name="Reconstruct").click()
     expect(page.get_by_text("IvOM (L-BFGS-B, 3 starts)", exact=False)).to_be_visible(timeout=180 * MS)
     expect(page.get_by_text("Spherical path between two prior draws")).to_be_visible(timeout=60 * MS)
-    # every visible image decoded: examples, IvOM fits (PresGAN has no encoder, so no reconstruction row) and the two interpolation
-    # strips (8 codes of 28-px digits with 2-px gaps)
+    # every visible image decoded: examples, IvOM fits (PresGAN has no encoder, so no reconstruction row) and the
+    # two interpolation strips (8 codes of 28-px digits with 2-px gaps)
     page.wait_for_function("() => { const shown = [...document.querySelectorAll('[data-testid=stImage] img')]"
                            ".filter(img => img.offsetParent !== null); return shown.length >= 4 && "
                            "shown.every(img => img.complete && img.naturalWidth >= 8 * 28); }", timeout=60 * MS)
